@@ -1,0 +1,14 @@
+//! CommonsCloud node: the library behind the `commonscloud` supervisor.
+//!
+//! Layers point one way: `model` (the two YAML files) knows no Docker; `engine` (bollard) knows
+//! no recipes; `render` and `reconcile` join them; `cli` sits on top.
+
+pub mod cli;
+pub mod engine;
+pub mod host;
+pub mod model;
+pub mod paths;
+pub mod reconcile;
+pub mod render;
+pub mod secrets;
+pub mod state;
