@@ -174,7 +174,9 @@ impl NodeConfig {
 impl AppInstance {
     /// The instance id used in Docker names and labels.
     pub fn instance_id(&self) -> String {
-        self.id.clone().unwrap_or_else(|| self.host.replace('.', "-"))
+        self.id
+            .clone()
+            .unwrap_or_else(|| self.host.replace('.', "-"))
     }
 
     /// The full host name of the instance.

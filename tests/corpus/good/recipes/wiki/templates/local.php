@@ -1,0 +1,3 @@
+<?php
+$conf['title'] = '{{ app.settings.title }}';
+$conf['baseurl'] = 'https://{{ app.fqdn }}';
