@@ -1,12 +1,13 @@
 //! CommonsCloud node: the library behind the `commonscloud` supervisor.
 //!
 //! Layers point one way: `model` (the two YAML files) knows no Docker; `engine` (bollard) knows
-//! no recipes; `render` and `reconcile` join them; `cli` sits on top.
+//! no recipes; `render` and `reconcile` join them; `ops` and `cli` sit on top.
 
 pub mod cli;
 pub mod engine;
 pub mod host;
 pub mod model;
+pub mod ops;
 pub mod paths;
 pub mod reconcile;
 pub mod render;

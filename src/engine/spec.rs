@@ -15,6 +15,8 @@ pub mod labels {
     pub const VOLUME: &str = "coop.commonscloud.volume";
     pub const BACKUP: &str = "coop.commonscloud.backup";
     pub const NETWORK: &str = "coop.commonscloud.network";
+    /// On a base image made locally by debootstrap (no registry reachable): how it was made.
+    pub const BOOTSTRAPPED: &str = "coop.commonscloud.bootstrapped";
 }
 
 /// A container to create.

@@ -1,0 +1,140 @@
+//! The command line: clap definitions, and the output of each command (tables or `--json`).
+
+mod init;
+mod output;
+mod run;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+pub use run::run;
+
+/// Exit codes, documented in the man page and `docs/cli.md`.
+pub mod exit {
+    /// Success.
+    pub const OK: i32 = 0;
+    /// The operation failed (a container did not become healthy, a build failed, …).
+    pub const FAILED: i32 = 1;
+    /// Bad input: node.yaml, a recipe or the command line must be fixed; nothing changed.
+    pub const BAD_INPUT: i32 = 2;
+    /// The environment is not ready: no Docker engine, too old, or a host check failed.
+    pub const ENVIRONMENT: i32 = 3;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "commonscloud",
+    version,
+    about = "Install and supervise a CommonsCloud node: shared accounts and web platforms for collectives, on Docker",
+    after_help = "Exit codes: 0 success, 1 operation failed, 2 bad input (nothing changed), 3 environment not ready (Docker missing or too old)."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// The node's desired state.
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "COMMONSCLOUD_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+    /// Where the journal, secrets and lock live.
+    #[arg(long, global = true, env = "COMMONSCLOUD_STATE", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Folder holding `recipes/` and `images/`.
+    #[arg(long, global = true, env = "COMMONSCLOUD_SHARE", value_name = "DIR")]
+    pub share_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented node.yaml for a domain.
+    Init {
+        /// The node's domain; apps live at <host>.<domain>.
+        #[arg(long, default_value = "commonscloud.localhost")]
+        domain: String,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Validate node.yaml and the recipes it uses; change nothing.
+    Check {
+        /// Also validate every recipe of the share folder, used or not.
+        #[arg(long)]
+        all_recipes: bool,
+    },
+    /// Show what `up` would do, and why.
+    Plan {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bring the node to its declared state.
+    Up {
+        /// When no Docker engine answers, install Debian's docker.io and start it.
+        #[arg(long)]
+        install_docker: bool,
+        /// Answer yes to questions (installing Docker).
+        #[arg(long, short = 'y')]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Per app and component: state, health, version, since.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the logs of an app's containers.
+    Logs {
+        /// App instance id (see `status`).
+        app: String,
+        /// Only this component.
+        component: Option<String>,
+        /// Lines from the end.
+        #[arg(long, short = 'n', default_value_t = 100)]
+        tail: usize,
+        /// Keep following.
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
+    /// Stop containers (all, or those of the given apps); data stays.
+    Down {
+        /// App instance ids; all apps when none.
+        apps: Vec<String>,
+    },
+    /// Remove an app that is no longer declared, with its data volumes and secrets.
+    Destroy {
+        /// App instance id.
+        app: String,
+        /// Do not ask; destroy.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Check the host: Docker, memory and disk for the declared recipes, ports, clock.
+    Doctor {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The journal of operations.
+    History {
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script.
+    Completions { shell: clap_complete::Shell },
+    /// Write man pages (one per command) into a folder.
+    Man {
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+}

@@ -1,0 +1,189 @@
+//! Human output (tables) and `--json`.
+
+use crate::host::{Check, CheckStatus};
+use crate::ops::{StatusRow, UpReport};
+use crate::reconcile::apply::StepOutcome;
+use crate::reconcile::plan::{Action, Plan};
+use crate::state::JournalEntry;
+use serde::Serialize;
+
+pub fn json<T: Serialize + ?Sized>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("error: cannot write JSON: {e}"),
+    }
+}
+
+fn table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            let w = widths.get(i).copied().unwrap_or(0);
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        println!("{}", s.trim_end());
+    };
+    line(header.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+}
+
+pub fn plan(plan: &Plan) {
+    if plan.is_noop() {
+        println!("node `{}`: nothing to do", plan.node);
+        return;
+    }
+    let mut rows = vec![];
+    for i in &plan.images {
+        let verb = match i.source {
+            crate::reconcile::ImageSource::Build { .. } => "build",
+            crate::reconcile::ImageSource::Pull { .. } => "pull",
+        };
+        rows.push(vec![
+            verb.to_string(),
+            "image".into(),
+            i.source.reference().to_string(),
+            i.reason.describe().into(),
+        ]);
+    }
+    for (kind, list) in [("network", &plan.networks), ("volume", &plan.volumes)] {
+        for n in list {
+            rows.push(vec![
+                action(n.action).into(),
+                kind.into(),
+                n.name.clone(),
+                n.reason.describe().into(),
+            ]);
+        }
+    }
+    for s in plan.changes() {
+        rows.push(vec![
+            action(s.action).into(),
+            "container".into(),
+            s.container.clone(),
+            s.reason.describe().into(),
+        ]);
+    }
+    println!("node `{}`: {} changes", plan.node, rows.len());
+    table(&["ACTION", "KIND", "NAME", "REASON"], &rows);
+}
+
+fn action(a: Action) -> &'static str {
+    match a {
+        Action::Create => "create",
+        Action::Recreate => "recreate",
+        Action::Remove => "remove",
+        Action::Keep => "keep",
+    }
+}
+
+pub fn up(report: &UpReport) {
+    if report.plan.is_noop() {
+        println!(
+            "node `{}`: already as declared, nothing changed (journal #{})",
+            report.plan.node, report.journal_id
+        );
+        return;
+    }
+    let failures: Vec<_> = report.apply.failures().collect();
+    for s in &report.apply.steps {
+        if let StepOutcome::Skipped { because } = &s.outcome {
+            eprintln!("skipped {} {}: {because}", action(s.action), s.container);
+        }
+    }
+    if failures.is_empty() {
+        println!(
+            "node `{}` is up: {} changes in {:.1}s (journal #{})",
+            report.plan.node,
+            report.apply.steps.len(),
+            report.apply.seconds,
+            report.journal_id
+        );
+    } else {
+        for f in &failures {
+            if let StepOutcome::Failed { error } = &f.outcome {
+                eprintln!("✗ {} {}: {error}", action(f.action), f.container);
+            }
+        }
+        eprintln!(
+            "node `{}`: {} of {} steps failed; other apps were left as they are (journal #{})",
+            report.plan.node,
+            failures.len(),
+            report.apply.steps.len(),
+            report.journal_id
+        );
+    }
+}
+
+pub fn status(rows: &[StatusRow]) {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.app.clone(),
+                r.component.clone(),
+                if r.declared {
+                    r.state.clone()
+                } else {
+                    format!("{} (undeclared)", r.state)
+                },
+                r.health.clone(),
+                r.version.clone().unwrap_or_else(|| "-".into()),
+                r.since.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    table(
+        &["APP", "COMPONENT", "STATE", "HEALTH", "VERSION", "SINCE"],
+        &rows,
+    );
+}
+
+pub fn checks(checks: &[Check]) {
+    for c in checks {
+        let mark = match c.status {
+            CheckStatus::Ok => "ok  ",
+            CheckStatus::Warn => "warn",
+            CheckStatus::Fail => "FAIL",
+        };
+        println!("{mark}  {}: {}", c.name, c.detail);
+        if c.status != CheckStatus::Ok {
+            if let Some(h) = &c.hint {
+                println!("      → {h}");
+            }
+        }
+    }
+}
+
+pub fn history(entries: &[JournalEntry]) {
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                e.id.to_string(),
+                e.started_at
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
+                e.operation.clone(),
+                e.node.clone(),
+                e.outcome
+                    .map(|o| o.to_string())
+                    .unwrap_or_else(|| "running".into()),
+            ]
+        })
+        .collect();
+    table(&["ID", "STARTED", "OPERATION", "NODE", "OUTCOME"], &rows);
+}

@@ -1,0 +1,342 @@
+//! Carry a plan out: images, networks and volumes first, then removals, then containers in
+//! dependency order — independent ones in parallel — each waiting for its health check.
+//!
+//! Every step is safe to interrupt: a rerun observes again and plans what is left.
+
+use super::desired::{DesiredState, ImageSource};
+use super::plan::{Action, Plan, Step};
+use crate::engine::{Engine, EngineError};
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// How one container step ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum StepOutcome {
+    Done {
+        seconds: f64,
+    },
+    Failed {
+        error: String,
+    },
+    /// Not attempted because a dependency failed.
+    Skipped {
+        because: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepReport {
+    pub container: String,
+    pub app: String,
+    pub component: String,
+    pub action: Action,
+    pub outcome: StepOutcome,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ApplyReport {
+    pub steps: Vec<StepReport>,
+    pub seconds: f64,
+}
+
+impl ApplyReport {
+    pub fn failures(&self) -> impl Iterator<Item = &StepReport> {
+        self.steps
+            .iter()
+            .filter(|s| matches!(s.outcome, StepOutcome::Failed { .. }))
+    }
+    pub fn succeeded(&self) -> bool {
+        self.steps
+            .iter()
+            .all(|s| matches!(s.outcome, StepOutcome::Done { .. }))
+    }
+}
+
+/// An error that stops the apply before any container step (image or network trouble).
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("image {reference}: {source}")]
+    Image {
+        reference: String,
+        source: EngineError,
+    },
+    #[error("{what} {name}: {source}")]
+    Object {
+        what: &'static str,
+        name: String,
+        source: EngineError,
+    },
+}
+
+/// Where apply shows its progress (hidden in tests).
+pub struct Progress {
+    pub multi: MultiProgress,
+}
+
+impl Progress {
+    pub fn hidden() -> Self {
+        Progress {
+            multi: MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden()),
+        }
+    }
+    pub fn stderr() -> Self {
+        Progress {
+            multi: MultiProgress::new(),
+        }
+    }
+    fn bar(&self, msg: String) -> ProgressBar {
+        let bar = self.multi.add(ProgressBar::new_spinner());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar.set_message(msg);
+        bar
+    }
+}
+
+/// Apply `plan`, made from `desired`.
+pub async fn apply(
+    engine: &Engine,
+    desired: &DesiredState,
+    plan: &Plan,
+    progress: &Progress,
+) -> Result<ApplyReport, ApplyError> {
+    let started = Instant::now();
+    for img in &plan.images {
+        let bar = progress.bar(String::new());
+        let result = match &img.source {
+            ImageSource::Build { context, reference } => {
+                bar.set_message(format!("build {reference}"));
+                let labels =
+                    BTreeMap::from([("coop.commonscloud.image".to_string(), reference.clone())]);
+                engine.build(context, reference, &labels, &bar).await
+            }
+            ImageSource::Pull { reference } => {
+                bar.set_message(format!("pull {reference}"));
+                engine.ensure_image(reference, &bar).await
+            }
+        };
+        bar.finish_and_clear();
+        result.map_err(|source| ApplyError::Image {
+            reference: img.source.reference().to_string(),
+            source,
+        })?;
+        progress
+            .multi
+            .println(format!("✓ image {}", img.source.reference()))
+            .ok();
+    }
+    for n in plan.networks.iter().filter(|n| n.action == Action::Create) {
+        if let Some(spec) = desired.networks.iter().find(|s| s.name == n.name) {
+            engine
+                .ensure_network(spec)
+                .await
+                .map_err(|source| ApplyError::Object {
+                    what: "network",
+                    name: n.name.clone(),
+                    source,
+                })?;
+        }
+    }
+    for v in &plan.volumes {
+        if let Some(spec) = desired.volumes.iter().find(|s| s.name == v.name) {
+            engine
+                .ensure_volume(spec)
+                .await
+                .map_err(|source| ApplyError::Object {
+                    what: "volume",
+                    name: v.name.clone(),
+                    source,
+                })?;
+        }
+    }
+
+    let mut report = ApplyReport::default();
+    // Removals first (they free names), in parallel.
+    let removals = plan
+        .containers
+        .iter()
+        .filter(|s| s.action == Action::Remove)
+        .map(|s| async move {
+            let t = Instant::now();
+            let r = remove_existing(engine, s).await;
+            report_of(s, t, r.map_err(|e| e.to_string()))
+        });
+    report
+        .steps
+        .extend(futures_util::future::join_all(removals).await);
+
+    // Containers in dependency order: every step is a shared future that first awaits the
+    // futures of its dependencies, so independent branches run in parallel.
+    let mut futures: BTreeMap<String, StepFuture<'_>> = BTreeMap::new();
+    let order = topological(plan);
+    for step in &order {
+        let deps: Vec<(String, StepFuture<'_>)> = step
+            .depends_on
+            .iter()
+            .filter_map(|d| futures.get(d).map(|f| (d.clone(), f.clone())))
+            .collect();
+        let fut = run_step(engine, desired, step, deps, progress)
+            .boxed()
+            .shared();
+        futures.insert(step.container.clone(), fut);
+    }
+    let all = order.iter().map(|step| {
+        let fut = futures.get(&step.container).cloned();
+        async move {
+            let t = Instant::now();
+            let r = match fut {
+                Some(f) => f.await,
+                None => Ok(()),
+            };
+            (step, t, r)
+        }
+    });
+    for (step, t, r) in futures_util::future::join_all(all).await {
+        if step.action == Action::Keep && r.is_ok() {
+            continue;
+        }
+        report.steps.push(report_of(step, t, r));
+    }
+
+    for n in plan.networks.iter().filter(|n| n.action == Action::Remove) {
+        // A network still used by a container that failed to go away stays; the next run retries.
+        let _ = engine.remove_network(&n.name).await;
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+fn report_of(step: &Step, t: Instant, r: Result<(), String>) -> StepReport {
+    let outcome = match r {
+        Ok(()) => StepOutcome::Done {
+            seconds: t.elapsed().as_secs_f64(),
+        },
+        Err(e) if e.starts_with(SKIPPED) => StepOutcome::Skipped {
+            because: e[SKIPPED.len()..].to_string(),
+        },
+        Err(e) => StepOutcome::Failed { error: e },
+    };
+    StepReport {
+        container: step.container.clone(),
+        app: step.app.clone(),
+        component: step.component.clone(),
+        action: step.action,
+        outcome,
+    }
+}
+
+/// A container step, awaited by the steps that depend on it.
+type StepFuture<'a> = Shared<BoxFuture<'a, Result<(), String>>>;
+
+const SKIPPED: &str = "skipped: ";
+
+async fn run_step<'a>(
+    engine: &'a Engine,
+    desired: &'a DesiredState,
+    step: &'a Step,
+    deps: Vec<(String, StepFuture<'a>)>,
+    progress: &'a Progress,
+) -> Result<(), String> {
+    for (name, dep) in deps {
+        if dep.await.is_err() {
+            return Err(format!("{SKIPPED}{name} did not become healthy"));
+        }
+    }
+    let Some(d) = desired.container(&step.container) else {
+        return Ok(());
+    };
+    let timeout = Duration::from_secs(d.health_timeout_secs);
+    if step.action == Action::Keep {
+        // Already running; dependents still wait for it to be healthy.
+        return match &step.existing {
+            Some(id) => engine
+                .wait_healthy(id, timeout)
+                .await
+                .map_err(|e| e.to_string()),
+            None => Ok(()),
+        };
+    }
+    let bar = progress.bar(format!(
+        "{} {} ({})",
+        verb(step.action),
+        step.container,
+        step.reason.describe()
+    ));
+    let result = async {
+        if step.action == Action::Recreate {
+            remove_existing(engine, step).await?;
+        }
+        let id = engine.create_container(&d.spec).await?;
+        engine.start_container(&id).await?;
+        engine.wait_healthy(&id, timeout).await
+    }
+    .await;
+    bar.finish_and_clear();
+    let mark = if result.is_ok() { "✓" } else { "✗" };
+    progress
+        .multi
+        .println(format!(
+            "{mark} {} {} ({})",
+            verb(step.action),
+            step.container,
+            step.reason.describe()
+        ))
+        .ok();
+    result.map_err(|e| e.to_string())
+}
+
+async fn remove_existing(engine: &Engine, step: &Step) -> Result<(), EngineError> {
+    if let Some(id) = &step.existing {
+        let grace = None;
+        engine.stop_container(id, grace).await.ok();
+        engine.remove_container(id).await?;
+    }
+    Ok(())
+}
+
+fn verb(a: Action) -> &'static str {
+    match a {
+        Action::Create => "create",
+        Action::Recreate => "recreate",
+        Action::Remove => "remove",
+        Action::Keep => "keep",
+    }
+}
+
+/// Non-removal steps, dependencies first. Validation refused cycles, so every step appears;
+/// a dependency outside the plan (unknown name) is simply not awaited.
+fn topological(plan: &Plan) -> Vec<&Step> {
+    let steps: Vec<&Step> = plan
+        .containers
+        .iter()
+        .filter(|s| s.action != Action::Remove)
+        .collect();
+    let mut out: Vec<&Step> = vec![];
+    let mut placed = std::collections::BTreeSet::new();
+    while out.len() < steps.len() {
+        let before = out.len();
+        for s in &steps {
+            if !placed.contains(&s.container)
+                && s.depends_on
+                    .iter()
+                    .all(|d| placed.contains(d) || !steps.iter().any(|x| &x.container == d))
+            {
+                placed.insert(s.container.clone());
+                out.push(s);
+            }
+        }
+        if out.len() == before {
+            // A cycle slipped through: place the rest as they are rather than hang.
+            out.extend(steps.iter().filter(|s| !placed.contains(&s.container)));
+            break;
+        }
+    }
+    out
+}

@@ -1,0 +1,341 @@
+//! From `node.yaml` + recipes to the containers, networks and volumes the node should have.
+
+use crate::engine::spec::{labels, *};
+use crate::model::{AppInstance, Component, Loaded, LoadedRecipe};
+use crate::render::{self, AppView, ComponentView, NodeView, RenderError, TemplateContext};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Where a component's image comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ImageSource {
+    /// Built from a folder of `images/`; the tag is the folder's content hash.
+    Build { context: PathBuf, reference: String },
+    /// Pulled, pinned by digest.
+    Pull { reference: String },
+}
+
+impl ImageSource {
+    pub fn reference(&self) -> &str {
+        match self {
+            ImageSource::Build { reference, .. } | ImageSource::Pull { reference } => reference,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DesiredContainer {
+    pub app: String,
+    pub component: String,
+    pub spec: ContainerSpec,
+    pub image: ImageSource,
+    /// Names of the containers that must be healthy first.
+    pub depends_on: Vec<String>,
+    /// Longest wait for this container to become healthy.
+    pub health_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DesiredState {
+    pub node: String,
+    pub networks: Vec<NetworkSpec>,
+    pub volumes: Vec<VolumeSpec>,
+    pub containers: Vec<DesiredContainer>,
+}
+
+impl DesiredState {
+    pub fn container(&self, name: &str) -> Option<&DesiredContainer> {
+        self.containers.iter().find(|c| c.spec.name == name)
+    }
+}
+
+/// Names of the Docker objects of a node, in one place.
+pub mod names {
+    pub fn edge_network(node: &str) -> String {
+        format!("cc-{node}-edge")
+    }
+    pub fn app_network(node: &str, app: &str) -> String {
+        format!("cc-{node}-{app}")
+    }
+    pub fn container(node: &str, app: &str, component: &str) -> String {
+        format!("cc-{node}-{app}-{component}")
+    }
+    pub fn volume(node: &str, app: &str, volume: &str) -> String {
+        format!("cc-{node}-{app}-{volume}")
+    }
+}
+
+/// Secrets resolved for each app instance: instance id → name → value.
+pub type ResolvedSecrets = BTreeMap<String, BTreeMap<String, String>>;
+
+/// An error while computing the desired state: always a template.
+pub type DesiredError = RenderError;
+
+/// How an image built from `images/<name>` is tagged: by the content hash of its folder.
+pub fn build_reference(name: &str, content_hash: &str) -> String {
+    let short = content_hash.get(..16).unwrap_or(content_hash);
+    format!("commonscloud/{name}:{short}")
+}
+
+/// The desired state. `image_hashes` maps each `images/<name>` folder to its content hash
+/// (computed by the caller, which does the I/O). Pure otherwise.
+pub fn desired_state(
+    loaded: &Loaded,
+    secrets: &ResolvedSecrets,
+    image_hashes: &BTreeMap<String, String>,
+) -> Result<DesiredState, DesiredError> {
+    let node_id = loaded.node.node_id();
+    let domain = loaded.node.domain.clone();
+    let node_labels = BTreeMap::from([(labels::NODE.to_string(), node_id.clone())]);
+    let mut state = DesiredState {
+        node: node_id.clone(),
+        networks: vec![NetworkSpec {
+            name: names::edge_network(&node_id),
+            labels: with(&node_labels, &[(labels::NETWORK, "edge")]),
+            internal: false,
+        }],
+        volumes: vec![],
+        containers: vec![],
+    };
+    for app in &loaded.node.apps {
+        let Some(recipe) = loaded.recipes.get(&app.recipe) else {
+            continue; // validation already refused unknown recipes
+        };
+        let app_id = app.instance_id();
+        let app_labels = with(&node_labels, &[(labels::APP, &app_id)]);
+        state.networks.push(NetworkSpec {
+            name: names::app_network(&node_id, &app_id),
+            labels: with(&app_labels, &[(labels::NETWORK, "app")]),
+            internal: true,
+        });
+        let mut seen_volumes = std::collections::BTreeSet::new();
+        for (cname, component) in &recipe.recipe.components {
+            for v in &component.volumes {
+                if seen_volumes.insert(v.name.clone()) {
+                    state.volumes.push(VolumeSpec {
+                        name: names::volume(&node_id, &app_id, &v.name),
+                        labels: with(
+                            &app_labels,
+                            &[
+                                (labels::VOLUME, &v.name),
+                                (labels::BACKUP, if v.backup { "true" } else { "false" }),
+                            ],
+                        ),
+                    });
+                }
+            }
+            let view = TemplateContext {
+                node: NodeView {
+                    name: node_id.clone(),
+                    domain: domain.clone(),
+                },
+                app: app_view(app, recipe, &domain),
+                component: ComponentView {
+                    name: cname.clone(),
+                },
+                secrets: secrets.get(&app_id).cloned().unwrap_or_default(),
+                addons: BTreeMap::new(),
+            };
+            state.containers.push(container(
+                &node_id,
+                &app_id,
+                cname,
+                component,
+                recipe,
+                &view,
+                &loaded.images_dir,
+                image_hashes,
+            )?);
+        }
+    }
+    Ok(state)
+}
+
+fn app_view(app: &AppInstance, recipe: &LoadedRecipe, domain: &str) -> AppView {
+    let mut settings: BTreeMap<String, String> = recipe
+        .recipe
+        .settings
+        .iter()
+        .filter_map(|(k, s)| s.default.clone().map(|d| (k.clone(), d)))
+        .collect();
+    settings.extend(app.settings.clone());
+    let fqdn = app.fqdn(domain);
+    AppView {
+        id: app.instance_id(),
+        recipe: recipe.recipe.id.clone(),
+        version: recipe.recipe.version.clone(),
+        host: app.host.clone(),
+        url: format!("https://{fqdn}"),
+        fqdn,
+        collective: app.collective.clone(),
+        settings,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn container(
+    node: &str,
+    app: &str,
+    cname: &str,
+    c: &Component,
+    recipe: &LoadedRecipe,
+    view: &TemplateContext,
+    images_dir: &Path,
+    image_hashes: &BTreeMap<String, String>,
+) -> Result<DesiredContainer, RenderError> {
+    let recipe_file = recipe.file.display().to_string();
+    let image = match (&c.build, &c.image) {
+        (Some(build), _) => ImageSource::Build {
+            context: images_dir.join(build),
+            reference: build_reference(
+                build,
+                image_hashes
+                    .get(build)
+                    .map(String::as_str)
+                    .unwrap_or("unknown"),
+            ),
+        },
+        (None, Some(image)) => ImageSource::Pull {
+            reference: image.clone(),
+        },
+        (None, None) => ImageSource::Pull {
+            reference: String::new(),
+        },
+    };
+    let mut env = BTreeMap::new();
+    for (k, v) in &c.env {
+        let name = format!("{recipe_file} components.{cname}.env.{k}");
+        env.insert(k.clone(), render::render(&name, v, view)?);
+    }
+    let mut files = vec![];
+    for f in &c.files {
+        let source = recipe
+            .templates
+            .get(&f.template)
+            .cloned()
+            .unwrap_or_default();
+        let name = recipe.dir.join(&f.template).display().to_string();
+        let contents = render::render(&name, &source, view)?;
+        let mode = f
+            .mode
+            .as_deref()
+            .and_then(|m| u32::from_str_radix(m, 8).ok())
+            .unwrap_or(0o644);
+        files.push(FileSpec {
+            path: f.path.clone(),
+            contents: contents.into_bytes(),
+            mode,
+        });
+    }
+    let mut networks = vec![NetworkAttachment {
+        network: names::app_network(node, app),
+        aliases: vec![cname.to_string()],
+    }];
+    if c.route.is_some() {
+        networks.push(NetworkAttachment {
+            network: names::edge_network(node),
+            aliases: vec![format!("{app}-{cname}")],
+        });
+    }
+    let health = c.health.as_ref().map(|h| {
+        let test = match (&h.cmd, &h.http) {
+            (Some(cmd), _) => {
+                let mut t = vec!["CMD".to_string()];
+                t.extend(cmd.iter().cloned());
+                t
+            }
+            (None, Some(http)) => vec![
+                "CMD-SHELL".to_string(),
+                format!(
+                    "wget -q -O /dev/null http://127.0.0.1:{port}{path} || curl -fsS -o /dev/null http://127.0.0.1:{port}{path}",
+                    port = http.port,
+                    path = http.path
+                ),
+            ],
+            (None, None) => vec!["NONE".to_string()],
+        };
+        HealthSpec {
+            test,
+            interval_ns: h.interval.as_nanos(),
+            timeout_ns: h.timeout.as_nanos(),
+            retries: i64::from(h.retries),
+            start_period_ns: h.start_period.map(|s| s.as_nanos()).unwrap_or(0),
+        }
+    });
+    let health_timeout_secs = c
+        .health
+        .as_ref()
+        .map(|h| {
+            let start = h.start_period.map(|s| s.0).unwrap_or(0.0);
+            (start + (h.interval.0 + h.timeout.0) * f64::from(h.retries + 1) + 30.0) as u64
+        })
+        .unwrap_or(30);
+    let mut spec = ContainerSpec {
+        name: names::container(node, app, cname),
+        image: image.reference().to_string(),
+        labels: BTreeMap::from([
+            (labels::NODE.to_string(), node.to_string()),
+            (labels::APP.to_string(), app.to_string()),
+            (labels::COMPONENT.to_string(), cname.to_string()),
+            (labels::VERSION.to_string(), recipe.recipe.version.clone()),
+            (labels::IMAGE.to_string(), image.reference().to_string()),
+        ]),
+        env,
+        command: c.command.clone(),
+        user: c.user.clone(),
+        mounts: c
+            .volumes
+            .iter()
+            .map(|v| MountSpec {
+                volume: names::volume(node, app, &v.name),
+                target: v.path.clone(),
+                read_only: false,
+            })
+            .collect(),
+        networks,
+        health,
+        memory_bytes: c.limits.memory.map(|m| m.0 as i64),
+        nano_cpus: c.limits.cpus.map(|c| (c * 1e9) as i64),
+        pids_limit: c.limits.pids,
+        stop_grace_secs: c.stop_grace.map(|s| s.0.ceil() as i64),
+        read_only: c.read_only,
+        tmpfs: c.tmpfs.clone(),
+        files,
+    };
+    let hash = config_hash(&spec);
+    spec.labels.insert(labels::CONFIG_HASH.to_string(), hash);
+    Ok(DesiredContainer {
+        app: app.to_string(),
+        component: cname.to_string(),
+        depends_on: c
+            .depends_on
+            .iter()
+            .map(|d| names::container(node, app, d))
+            .collect(),
+        spec,
+        image,
+        health_timeout_secs,
+    })
+}
+
+/// The hash of everything that defines a container except its image, which is compared
+/// on its own so that the plan can say which of the two changed.
+pub fn config_hash(spec: &ContainerSpec) -> String {
+    let mut s = spec.clone();
+    s.image = String::new();
+    s.labels.remove(labels::IMAGE);
+    s.labels.remove(labels::CONFIG_HASH);
+    let json = serde_json::to_vec(&s).unwrap_or_default();
+    hex::encode(&Sha256::digest(&json)[..12])
+}
+
+fn with(base: &BTreeMap<String, String>, extra: &[(&str, &str)]) -> BTreeMap<String, String> {
+    let mut m = base.clone();
+    for (k, v) in extra {
+        m.insert((*k).to_string(), (*v).to_string());
+    }
+    m
+}

@@ -1,0 +1,168 @@
+//! A throwaway node for integration tests: its own node name `t-<random>`, its own state dir,
+//! its own copy of the recipes and images, and a cleanup that removes every Docker object
+//! carrying its node label, even when the test fails.
+#![allow(dead_code)]
+
+use commonscloud::engine::{labels, Engine};
+use commonscloud::ops;
+use commonscloud::paths::NodePaths;
+use commonscloud::reconcile::apply::Progress;
+use commonscloud::reconcile::{DesiredState, Plan};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const DOCKER: &str = "/usr/bin/docker";
+
+pub struct TestNode {
+    pub name: String,
+    pub dir: tempfile::TempDir,
+    pub paths: NodePaths,
+}
+
+/// The repository's root (recipes/ and images/).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+impl TestNode {
+    /// A node whose apps are `(recipe, host, greeting)`.
+    pub fn new(apps: &[(&str, &str, Option<&str>)]) -> TestNode {
+        let dir = tempfile::tempdir().unwrap();
+        let name = format!("t-{:08x}", rand::random::<u32>());
+        let share = dir.path().join("share");
+        copy_dir(&repo().join("recipes"), &share.join("recipes"));
+        copy_dir(&repo().join("images"), &share.join("images"));
+        let paths = NodePaths::resolve(
+            Some(dir.path().join("node.yaml")),
+            Some(dir.path().join("state")),
+            Some(share),
+        );
+        let node = TestNode { name, dir, paths };
+        node.write_apps(apps);
+        node
+    }
+
+    pub fn share(&self) -> PathBuf {
+        self.dir.path().join("share")
+    }
+
+    pub fn write_apps(&self, apps: &[(&str, &str, Option<&str>)]) {
+        let mut yaml = format!(
+            "name: {}\ndomain: {}.localhost\ntls: {{ mode: self-signed }}\napps:\n",
+            self.name, self.name
+        );
+        if apps.is_empty() {
+            yaml = yaml.replace("apps:\n", "apps: []\n");
+        }
+        for (recipe, host, greeting) in apps {
+            yaml.push_str(&format!("  - recipe: {recipe}\n    host: {host}\n"));
+            if let Some(g) = greeting {
+                yaml.push_str(&format!("    settings: {{ greeting: \"{g}\" }}\n"));
+            }
+        }
+        std::fs::write(&self.paths.config, yaml).unwrap();
+    }
+
+    pub fn desired(&self) -> DesiredState {
+        let loaded = ops::load(&self.paths).unwrap_or_else(|d| panic!("{d}"));
+        ops::desired(&self.paths, &loaded).unwrap()
+    }
+
+    pub async fn plan(&self, engine: &Engine) -> Plan {
+        ops::plan_node(engine, &self.desired()).await.unwrap()
+    }
+
+    pub async fn up(&self, engine: &Engine) -> ops::UpReport {
+        ops::up(engine, &self.paths, &self.desired(), &Progress::hidden())
+            .await
+            .unwrap()
+    }
+
+    /// Run the real binary against this node.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_commonscloud"))
+            .args(args)
+            .env("COMMONSCLOUD_CONFIG", &self.paths.config)
+            .env("COMMONSCLOUD_STATE", &self.paths.state_dir)
+            .env("COMMONSCLOUD_SHARE", self.share())
+            .output()
+            .unwrap()
+    }
+
+    pub fn container_name(&self, app: &str, component: &str) -> String {
+        format!("cc-{}-{app}-{component}", self.name)
+    }
+
+    /// `docker inspect -f FORMAT NAME`, or None when absent.
+    pub fn inspect(&self, name: &str, format: &str) -> Option<String> {
+        let out = Command::new(DOCKER)
+            .args(["inspect", "-f", format, name])
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    pub fn volume_exists(&self, name: &str) -> bool {
+        Command::new(DOCKER)
+            .args(["volume", "inspect", name])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    }
+
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new(DOCKER).args(args).output().unwrap()
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        let filter = format!("label={}={}", labels::NODE, self.name);
+        let ids = |args: &[&str]| -> Vec<String> {
+            let out = Command::new(DOCKER).args(args).output();
+            out.map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
+        let containers = ids(&["ps", "-aq", "--filter", &filter]);
+        if !containers.is_empty() {
+            let mut args = vec!["rm", "-f", "-v"];
+            args.extend(containers.iter().map(String::as_str));
+            let _ = Command::new(DOCKER).args(&args).output();
+        }
+        for v in ids(&["volume", "ls", "-q", "--filter", &filter]) {
+            let _ = Command::new(DOCKER)
+                .args(["volume", "rm", "-f", &v])
+                .output();
+        }
+        for n in ids(&["network", "ls", "-q", "--filter", &filter]) {
+            let _ = Command::new(DOCKER).args(["network", "rm", &n]).output();
+        }
+    }
+}
+
+pub async fn engine() -> Engine {
+    Engine::connect()
+        .await
+        .expect("a Docker engine (scripts/test starts one)")
+}
