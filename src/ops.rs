@@ -39,6 +39,8 @@ pub enum OpsError {
     Locked(String),
     #[error("{0}")]
     Refused(String),
+    #[error("interrupted; run `commonscloud up` again to finish")]
+    Interrupted,
 }
 
 impl From<ApplyError> for OpsError {
@@ -142,13 +144,31 @@ pub async fn up(
     desired: &DesiredState,
     progress: &Progress,
 ) -> Result<UpReport, OpsError> {
+    up_until(engine, paths, desired, progress, std::future::pending()).await
+}
+
+/// `up` that stops early when `cancel` completes (Ctrl-C): the journal records the run as
+/// interrupted, and the next `up` finishes the job.
+pub async fn up_until(
+    engine: &Engine,
+    paths: &NodePaths,
+    desired: &DesiredState,
+    progress: &Progress,
+    cancel: impl std::future::Future<Output = ()>,
+) -> Result<UpReport, OpsError> {
     let _lock = lock(paths)?;
     let journal = Journal::open(paths.journal_file())?;
     journal.mark_abandoned(OffsetDateTime::now_utc())?;
     let plan = plan_node(engine, desired).await?;
     let plan_json = serde_json::to_string(&plan).unwrap_or_default();
     let id = journal.begin("up", &desired.node, &plan_json, OffsetDateTime::now_utc())?;
-    let result = apply::apply(engine, desired, &plan, progress).await;
+    let result = tokio::select! {
+        r = apply::apply(engine, desired, &plan, progress) => r,
+        () = cancel => {
+            journal.finish(id, Outcome::Interrupted, "interrupted", OffsetDateTime::now_utc())?;
+            return Err(OpsError::Interrupted);
+        }
+    };
     let now = OffsetDateTime::now_utc();
     match result {
         Ok(report) => {

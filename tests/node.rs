@@ -60,6 +60,16 @@ async fn plan_lists_creations_up_is_healthy_and_second_up_changes_nothing() {
         "{greeting}"
     );
 
+    let configure_log = || {
+        let out = node.docker(&["exec", &web, "cat", "/data/configure.log"]);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert_eq!(
+        configure_log(),
+        "configured: Hello\n",
+        "the configure hook ran once"
+    );
+
     let again = node.plan(&engine).await;
     assert!(again.is_noop(), "second plan: {:?}", changes(&again));
     let report = node.up(&engine).await;
@@ -70,6 +80,7 @@ async fn plan_lists_creations_up_is_healthy_and_second_up_changes_nothing() {
         id,
         "the container was not touched"
     );
+    assert_eq!(configure_log(), "configured: Hello\n", "no start, no hook");
 
     // Status and history through the real binary, as JSON.
     let out = node.cli(&["status", "--json"]);
@@ -114,6 +125,12 @@ async fn changing_one_env_value_recreates_exactly_that_container() {
     let out = node.docker(&["exec", &a, "cat", "/data/starts.log"]);
     let starts = String::from_utf8_lossy(&out.stdout).lines().count();
     assert_eq!(starts, 2, "{}", String::from_utf8_lossy(&out.stdout));
+    let out = node.docker(&["exec", &a, "cat", "/data/configure.log"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "configured: Hello\nconfigured: Bon dia\n",
+        "the configure hook ran after each start, with the new setting"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -284,6 +301,28 @@ async fn down_stops_and_up_restarts_with_data_kept() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
 }
 
+/// Wait until journal entry `id` is open (an apply is under way), then a little more so that
+/// containers are being replaced.
+async fn wait_for_open_entry(node: &TestNode, id: i64) {
+    let journal = node.paths.journal_file();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let running = commonscloud::state::Journal::open(&journal)
+            .and_then(|j| j.list(1))
+            .map(|e| e.first().is_some_and(|e| e.id == id && e.outcome.is_none()))
+            .unwrap_or(false);
+        if running {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "entry {id} never opened"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_apply_killed_halfway_then_rerun_converges() {
     let engine = engine().await;
@@ -312,7 +351,7 @@ async fn an_apply_killed_halfway_then_rerun_converges() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    wait_for_open_entry(&node, 2).await;
     child.kill().unwrap();
     child.wait().unwrap();
 
@@ -327,7 +366,39 @@ async fn an_apply_killed_halfway_then_rerun_converges() {
             "{c}"
         );
     }
-    // The killed run is in the journal as interrupted.
+    // Ctrl-C: the run stops, says so with exit code 130, and its journal entry is closed.
+    node.write_apps(&[
+        ("hello", "a", Some("y")),
+        ("hello", "b", Some("y")),
+        ("hello", "c", Some("y")),
+        ("hello", "d", Some("y")),
+    ]);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_commonscloud"))
+        .arg("up")
+        .env("COMMONSCLOUD_CONFIG", &node.paths.config)
+        .env("COMMONSCLOUD_STATE", &node.paths.state_dir)
+        .env("COMMONSCLOUD_SHARE", node.share())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_open_entry(&node, 4).await;
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(node.up(&engine).await.apply.succeeded());
+    assert!(node.plan(&engine).await.is_noop());
+
+    // Both the killed and the interrupted runs are in the journal as such.
     let out = node.cli(&["history", "--json"]);
     let entries: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let outcomes: Vec<_> = entries
@@ -338,7 +409,13 @@ async fn an_apply_killed_halfway_then_rerun_converges() {
         .collect();
     assert_eq!(
         outcomes,
-        vec!["succeeded", "interrupted", "succeeded"],
+        vec![
+            "succeeded",
+            "interrupted",
+            "succeeded",
+            "interrupted",
+            "succeeded"
+        ],
         "{entries}"
     );
 }

@@ -19,6 +19,8 @@ pub mod exit {
     pub const BAD_INPUT: i32 = 2;
     /// The environment is not ready: no Docker engine, too old, or a host check failed.
     pub const ENVIRONMENT: i32 = 3;
+    /// Interrupted by Ctrl-C (SIGINT); run the command again to finish.
+    pub const INTERRUPTED: i32 = 130;
 }
 
 #[derive(Debug, Parser)]
@@ -26,7 +28,7 @@ pub mod exit {
     name = "commonscloud",
     version,
     about = "Install and supervise a CommonsCloud node: shared accounts and web platforms for collectives, on Docker",
-    after_help = "Exit codes: 0 success, 1 operation failed, 2 bad input (nothing changed), 3 environment not ready (Docker missing or too old)."
+    after_help = "Exit codes: 0 success, 1 operation failed, 2 bad input (nothing changed), 3 environment not ready (Docker missing or too old), 130 interrupted."
 )]
 pub struct Cli {
     #[command(flatten)]

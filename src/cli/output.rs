@@ -99,12 +99,17 @@ pub fn up(report: &UpReport) {
         return;
     }
     let failures: Vec<_> = report.apply.failures().collect();
+    for h in &report.apply.hooks {
+        if let StepOutcome::Failed { error } = &h.outcome {
+            eprintln!("✗ {} hook of {}: {error}", h.kind, h.app);
+        }
+    }
     for s in &report.apply.steps {
         if let StepOutcome::Skipped { because } = &s.outcome {
             eprintln!("skipped {} {}: {because}", action(s.action), s.container);
         }
     }
-    if failures.is_empty() {
+    if report.apply.succeeded() {
         println!(
             "node `{}` is up: {} changes in {:.1}s (journal #{})",
             report.plan.node,

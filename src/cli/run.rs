@@ -23,6 +23,7 @@ impl From<OpsError> for Failure {
         let code = match &e {
             e if e.is_bad_input() => exit::BAD_INPUT,
             OpsError::Engine(_) => exit::ENVIRONMENT,
+            OpsError::Interrupted => exit::INTERRUPTED,
             _ => exit::FAILED,
         };
         Failure {
@@ -135,7 +136,12 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             } else {
                 Progress::stderr()
             };
-            let report = ops::up(&engine, &paths, &desired, &progress).await?;
+            let cancel = async {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            let report = ops::up_until(&engine, &paths, &desired, &progress, cancel).await?;
             if json {
                 output::json(&report);
             } else {

@@ -37,9 +37,20 @@ pub struct StepReport {
     pub outcome: StepOutcome,
 }
 
+/// How a hook ran.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HookReport {
+    pub app: String,
+    pub kind: String,
+    pub container: String,
+    pub outcome: StepOutcome,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ApplyReport {
     pub steps: Vec<StepReport>,
+    /// `configure` hooks run after an app's containers were (re)started.
+    pub hooks: Vec<HookReport>,
     pub seconds: f64,
 }
 
@@ -52,7 +63,9 @@ impl ApplyReport {
     pub fn succeeded(&self) -> bool {
         self.steps
             .iter()
-            .all(|s| matches!(s.outcome, StepOutcome::Done { .. }))
+            .map(|s| &s.outcome)
+            .chain(self.hooks.iter().map(|h| &h.outcome))
+            .all(|o| matches!(o, StepOutcome::Done { .. }))
     }
 }
 
@@ -205,12 +218,82 @@ pub async fn apply(
         report.steps.push(report_of(step, t, r));
     }
 
+    report.hooks = configure_hooks(engine, desired, &report, progress).await;
+
     for n in plan.networks.iter().filter(|n| n.action == Action::Remove) {
         // A network still used by a container that failed to go away stays; the next run retries.
         let _ = engine.remove_network(&n.name).await;
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Run the `configure` hook of every app one of whose containers was (re)started by this
+/// apply, once all of that app's steps succeeded. Hooks are idempotent by contract.
+async fn configure_hooks(
+    engine: &Engine,
+    desired: &DesiredState,
+    report: &ApplyReport,
+    progress: &Progress,
+) -> Vec<HookReport> {
+    let mut out = vec![];
+    for hook in desired.hooks.iter().filter(|h| h.kind == "configure") {
+        let steps: Vec<_> = report
+            .steps
+            .iter()
+            .filter(|s| s.app == hook.app && s.action != Action::Remove)
+            .collect();
+        let started = !steps.is_empty();
+        let all_done = steps
+            .iter()
+            .all(|s| matches!(s.outcome, StepOutcome::Done { .. }));
+        if !started || !all_done {
+            continue;
+        }
+        let t = Instant::now();
+        let limit = Duration::from_secs(hook.timeout_secs);
+        let result = match tokio::time::timeout(
+            limit,
+            engine.exec(&hook.container, &hook.command, hook.user.as_deref()),
+        )
+        .await
+        {
+            Err(_) => Err(format!(
+                "the configure hook of `{}` did not finish within {}s",
+                hook.app, hook.timeout_secs
+            )),
+            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Ok(o)) if o.exit_code != 0 => Err(format!(
+                "the configure hook of `{}` exited with {}: {}",
+                hook.app,
+                o.exit_code,
+                last_lines(&format!("{}{}", o.stdout, o.stderr), 10)
+            )),
+            Ok(Ok(_)) => Ok(()),
+        };
+        let mark = if result.is_ok() { "✓" } else { "✗" };
+        progress
+            .multi
+            .println(format!("{mark} configure {}", hook.app))
+            .ok();
+        out.push(HookReport {
+            app: hook.app.clone(),
+            kind: hook.kind.clone(),
+            container: hook.container.clone(),
+            outcome: match result {
+                Ok(()) => StepOutcome::Done {
+                    seconds: t.elapsed().as_secs_f64(),
+                },
+                Err(error) => StepOutcome::Failed { error },
+            },
+        });
+    }
+    out
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 fn report_of(step: &Step, t: Instant, r: Result<(), String>) -> StepReport {

@@ -38,12 +38,26 @@ pub struct DesiredContainer {
     pub health_timeout_secs: u64,
 }
 
+/// A recipe hook, rendered for one app instance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DesiredHook {
+    pub app: String,
+    /// `configure`, `backup`, `restore` or `upgrade`.
+    pub kind: String,
+    /// The container it runs in.
+    pub container: String,
+    pub command: Vec<String>,
+    pub user: Option<String>,
+    pub timeout_secs: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DesiredState {
     pub node: String,
     pub networks: Vec<NetworkSpec>,
     pub volumes: Vec<VolumeSpec>,
     pub containers: Vec<DesiredContainer>,
+    pub hooks: Vec<DesiredHook>,
 }
 
 impl DesiredState {
@@ -99,6 +113,7 @@ pub fn desired_state(
         }],
         volumes: vec![],
         containers: vec![],
+        hooks: vec![],
     };
     for app in &loaded.node.apps {
         let Some(recipe) = loaded.recipes.get(&app.recipe) else {
@@ -149,6 +164,40 @@ pub fn desired_state(
                 &loaded.images_dir,
                 image_hashes,
             )?);
+        }
+        let hooks = &recipe.recipe.hooks;
+        for (kind, hook) in [
+            ("configure", &hooks.configure),
+            ("backup", &hooks.backup),
+            ("restore", &hooks.restore),
+            ("upgrade", &hooks.upgrade),
+        ] {
+            let Some(hook) = hook else { continue };
+            let view = TemplateContext {
+                node: NodeView {
+                    name: node_id.clone(),
+                    domain: domain.clone(),
+                },
+                app: app_view(app, recipe, &domain),
+                component: ComponentView {
+                    name: hook.component.clone(),
+                },
+                secrets: secrets.get(&app_id).cloned().unwrap_or_default(),
+                addons: BTreeMap::new(),
+            };
+            let mut command = vec![];
+            for (i, arg) in hook.command.iter().enumerate() {
+                let name = format!("{} hooks.{kind}.command[{i}]", recipe.file.display());
+                command.push(render::render(&name, arg, &view)?);
+            }
+            state.hooks.push(DesiredHook {
+                app: app_id.clone(),
+                kind: kind.to_string(),
+                container: names::container(&node_id, &app_id, &hook.component),
+                command,
+                user: hook.user.clone(),
+                timeout_secs: hook.timeout.map(|t| t.0.ceil() as u64).unwrap_or(300),
+            });
         }
     }
     Ok(state)

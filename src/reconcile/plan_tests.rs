@@ -56,6 +56,7 @@ fn state(containers: Vec<DesiredContainer>) -> DesiredState {
             labels: BTreeMap::new(),
         }],
         containers,
+        hooks: vec![],
     }
 }
 
