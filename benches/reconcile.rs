@@ -54,7 +54,7 @@ async fn run() {
     );
     let engine = Engine::connect().await.expect("a Docker engine");
     let loaded = ops::load(&paths).expect("valid node");
-    let desired = ops::desired(&paths, &loaded).expect("desired state");
+    let desired = ops::desired(&paths, &loaded, ops::SecretsMode::Create).expect("desired state");
     let progress = Progress::hidden();
 
     // Warm-up: build the image if needed, and leave nothing running.

@@ -40,6 +40,15 @@ pub struct ComponentView {
     pub name: String,
 }
 
+impl TemplateContext {
+    /// The same context, seen from one component.
+    pub fn for_component(&self, name: &str) -> TemplateContext {
+        let mut c = self.clone();
+        c.component.name = name.to_string();
+        c
+    }
+}
+
 /// A template that failed: its name, the line when known, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderError {

@@ -342,11 +342,8 @@ async fn an_apply_killed_halfway_then_rerun_converges() {
         ("hello", "d", Some("x")),
     ]);
 
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_commonscloud"))
-        .arg("up")
-        .env("COMMONSCLOUD_CONFIG", &node.paths.config)
-        .env("COMMONSCLOUD_STATE", &node.paths.state_dir)
-        .env("COMMONSCLOUD_SHARE", node.share())
+    let mut child = node
+        .command(&["up"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -373,11 +370,8 @@ async fn an_apply_killed_halfway_then_rerun_converges() {
         ("hello", "c", Some("y")),
         ("hello", "d", Some("y")),
     ]);
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_commonscloud"))
-        .arg("up")
-        .env("COMMONSCLOUD_CONFIG", &node.paths.config)
-        .env("COMMONSCLOUD_STATE", &node.paths.state_dir)
-        .env("COMMONSCLOUD_SHARE", node.share())
+    let child = node
+        .command(&["up"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -433,7 +427,7 @@ async fn a_failing_health_check_stops_at_that_step_and_names_it() {
     std::fs::create_dir_all(&recipe).unwrap();
     std::fs::write(
         recipe.join("recipe.yaml"),
-        "id: sick\nversion: 1.0.0-1\ncomponents:\n  web:\n    build: hello\n    health:\n      cmd: [sh, -c, \"echo sick-health-output >&2; exit 1\"]\n      interval: 1s\n      timeout: 1s\n      retries: 1\n  after:\n    build: hello\n    depends_on: [web]\n",
+        "id: sick\nversion: 1.0.0-1\ncomponents:\n  web:\n    build: hello\n    health:\n      cmd: [sh, -c, \"echo sick-health-output >&2; exit 1\"]\n      interval: 3s\n      timeout: 3s\n      retries: 1\n  after:\n    build: hello\n    depends_on: [web]\n",
     )
     .unwrap();
     node.write_apps(&[("hello", "good", None), ("sick", "sick", None)]);
@@ -495,11 +489,8 @@ async fn bad_input_is_refused_before_any_docker_call() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_docker_engine_gives_one_clear_sentence() {
     let node = TestNode::new(&[("hello", "a", None)]);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_commonscloud"))
-        .arg("plan")
-        .env("COMMONSCLOUD_CONFIG", &node.paths.config)
-        .env("COMMONSCLOUD_STATE", &node.paths.state_dir)
-        .env("COMMONSCLOUD_SHARE", node.share())
+    let out = node
+        .command(&["plan"])
         .env(
             "DOCKER_HOST",
             format!("unix://{}/no-docker.sock", node.dir.path().display()),

@@ -27,6 +27,7 @@ pub mod exit {
 #[command(
     name = "commonscloud",
     version,
+    propagate_version = true,
     about = "Install and supervise a CommonsCloud node: shared accounts and web platforms for collectives, on Docker",
     after_help = "Exit codes: 0 success, 1 operation failed, 2 bad input (nothing changed), 3 environment not ready (Docker missing or too old), 130 interrupted."
 )]

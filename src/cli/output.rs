@@ -7,9 +7,31 @@ use crate::reconcile::plan::{Action, Plan};
 use crate::state::JournalEntry;
 use serde::Serialize;
 
+/// Write to standard output. When the reader went away (`| head`), stop quietly, as Unix
+/// tools do, instead of panicking like `println!`.
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(super::exit::OK);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(super::exit::FAILED);
+    }
+}
+
+/// `println!` through [`emit`].
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::output::emit(&format!("{}\n", format!($($arg)*)))
+    };
+}
+pub(crate) use say;
+
 pub fn json<T: Serialize + ?Sized>(value: &T) {
     match serde_json::to_string_pretty(value) {
-        Ok(s) => println!("{s}"),
+        Ok(s) => say!("{s}"),
         Err(e) => eprintln!("error: cannot write JSON: {e}"),
     }
 }
@@ -33,7 +55,7 @@ fn table(header: &[&str], rows: &[Vec<String>]) {
                 s.push_str(&format!("{c:<w$}  "));
             }
         }
-        println!("{}", s.trim_end());
+        say!("{}", s.trim_end());
     };
     line(header.to_vec());
     for r in rows {
@@ -43,7 +65,7 @@ fn table(header: &[&str], rows: &[Vec<String>]) {
 
 pub fn plan(plan: &Plan) {
     if plan.is_noop() {
-        println!("node `{}`: nothing to do", plan.node);
+        say!("node `{}`: nothing to do", plan.node);
         return;
     }
     let mut rows = vec![];
@@ -77,7 +99,7 @@ pub fn plan(plan: &Plan) {
             s.reason.describe().into(),
         ]);
     }
-    println!("node `{}`: {} changes", plan.node, rows.len());
+    say!("node `{}`: {} changes", plan.node, rows.len());
     table(&["ACTION", "KIND", "NAME", "REASON"], &rows);
 }
 
@@ -92,9 +114,10 @@ fn action(a: Action) -> &'static str {
 
 pub fn up(report: &UpReport) {
     if report.plan.is_noop() {
-        println!(
+        say!(
             "node `{}`: already as declared, nothing changed (journal #{})",
-            report.plan.node, report.journal_id
+            report.plan.node,
+            report.journal_id
         );
         return;
     }
@@ -110,7 +133,7 @@ pub fn up(report: &UpReport) {
         }
     }
     if report.apply.succeeded() {
-        println!(
+        say!(
             "node `{}` is up: {} changes in {:.1}s (journal #{})",
             report.plan.node,
             report.apply.steps.len(),
@@ -164,10 +187,10 @@ pub fn checks(checks: &[Check]) {
             CheckStatus::Warn => "warn",
             CheckStatus::Fail => "FAIL",
         };
-        println!("{mark}  {}: {}", c.name, c.detail);
+        say!("{mark}  {}: {}", c.name, c.detail);
         if c.status != CheckStatus::Ok {
             if let Some(h) = &c.hint {
-                println!("      → {h}");
+                say!("      → {h}");
             }
         }
     }

@@ -1,11 +1,11 @@
 //! What each command does: call the library, print, and choose the exit code.
 
-use super::output;
+use super::output::{self, say};
 use super::{exit, Cli, Command};
 use crate::engine::{labels, Engine};
 use crate::host;
 use crate::model::Diagnostics;
-use crate::ops::{self, OpsError};
+use crate::ops::{self, OpsError, SecretsMode};
 use crate::paths::NodePaths;
 use crate::reconcile::apply::Progress;
 use crate::state::Journal;
@@ -22,7 +22,7 @@ impl From<OpsError> for Failure {
     fn from(e: OpsError) -> Self {
         let code = match &e {
             e if e.is_bad_input() => exit::BAD_INPUT,
-            OpsError::Engine(_) => exit::ENVIRONMENT,
+            OpsError::Engine(e) if e.is_unavailable() => exit::ENVIRONMENT,
             OpsError::Interrupted => exit::INTERRUPTED,
             _ => exit::FAILED,
         };
@@ -77,8 +77,8 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             if all_recipes {
                 crate::model::load_all_recipes(&paths.recipes_dir, &paths.images_dir)?;
             }
-            let desired = ops::desired(&paths, &loaded)?;
-            println!(
+            let desired = ops::desired(&paths, &loaded, SecretsMode::ReadOnly)?;
+            say!(
                 "{}: node `{}` is valid: {} apps, {} containers",
                 paths.config.display(),
                 desired.node,
@@ -89,7 +89,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         }
         Command::Plan { json } => {
             let loaded = ops::load(&paths)?;
-            let desired = ops::desired(&paths, &loaded)?;
+            let desired = ops::desired(&paths, &loaded, SecretsMode::ReadOnly)?;
             let engine = connect().await?;
             let plan = ops::plan_node(&engine, &desired).await?;
             if json {
@@ -105,7 +105,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             json,
         } => {
             let loaded = ops::load(&paths)?;
-            let desired = ops::desired(&paths, &loaded)?;
+            let desired = ops::desired(&paths, &loaded, SecretsMode::Create)?;
             let engine = match Engine::connect().await {
                 Ok(e) => e,
                 Err(e) => {
@@ -155,7 +155,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         }
         Command::Status { json } => {
             let loaded = ops::load(&paths)?;
-            let desired = ops::desired(&paths, &loaded)?;
+            let desired = ops::desired(&paths, &loaded, SecretsMode::ReadOnly)?;
             let engine = connect().await?;
             let rows = ops::status(&engine, &desired).await?;
             if json {
@@ -205,7 +205,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
                 let mut all = futures_util::stream::select_all(streams);
                 while let Some((name, line)) = all.next().await {
                     match line {
-                        Ok(l) => print!("{name} | {l}"),
+                        Ok(l) => output::emit(&format!("{name} | {l}")),
                         Err(e) => return Err(failed(e.to_string())),
                     }
                 }
@@ -216,7 +216,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
                         .await
                         .map_err(|e| failed(e.to_string()))?;
                     for line in text.lines() {
-                        println!("{} | {line}", c.name);
+                        say!("{} | {line}", c.name);
                     }
                 }
             }
@@ -227,9 +227,9 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             let engine = connect().await?;
             let stopped = ops::down(&engine, &paths, &loaded.node.node_id(), &apps).await?;
             for s in &stopped {
-                println!("stopped {s}");
+                say!("stopped {s}");
             }
-            println!("{} containers stopped; data kept", stopped.len());
+            say!("{} containers stopped; data kept", stopped.len());
             Ok(exit::OK)
         }
         Command::Destroy { app, yes } => {
@@ -255,7 +255,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             }
             let engine = connect().await?;
             let d = ops::destroy(&engine, &paths, &loaded, &app).await?;
-            println!(
+            say!(
                 "destroyed `{app}`: {} containers, {} volumes, {} networks",
                 d.containers.len(),
                 d.volumes.len(),
@@ -290,14 +290,16 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
         }
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "commonscloud", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "commonscloud", &mut script);
+            output::emit(&String::from_utf8_lossy(&script));
             Ok(exit::OK)
         }
         Command::Man { out } => {
             std::fs::create_dir_all(&out).map_err(|e| failed(format!("{}: {e}", out.display())))?;
             clap_mangen::generate_to(Cli::command(), &out)
                 .map_err(|e| failed(format!("{}: {e}", out.display())))?;
-            println!("man pages written to {}", out.display());
+            say!("man pages written to {}", out.display());
             Ok(exit::OK)
         }
     }
@@ -322,7 +324,7 @@ fn init(paths: &NodePaths, domain: &str, force: bool) -> Result<(), Failure> {
         std::fs::create_dir_all(dir).map_err(|e| failed(format!("{}: {e}", dir.display())))?;
     }
     std::fs::write(path, text).map_err(|e| failed(format!("{}: {e}", path.display())))?;
-    println!(
+    say!(
         "wrote {}; check it with `commonscloud check`, then `commonscloud up`",
         path.display()
     );

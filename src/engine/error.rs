@@ -113,6 +113,17 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// The engine cannot be used at all (absent, forbidden, too old): the environment must be
+    /// fixed, as opposed to an operation that failed.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            EngineError::NotRunning { .. }
+                | EngineError::PermissionDenied { .. }
+                | EngineError::TooOld { .. }
+        )
+    }
+
     /// Whether Docker said the object does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(self, EngineError::NotFound { .. })

@@ -131,6 +131,12 @@ pub async fn apply(
                 engine.build(context, reference, &labels, &bar).await
             }
             ImageSource::Pull { reference } => {
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{spinner} {msg} {bar:24} {bytes}/{total_bytes} {elapsed}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
                 bar.set_message(format!("pull {reference}"));
                 engine.ensure_image(reference, &bar).await
             }

@@ -126,6 +126,19 @@ pub fn desired_state(
             labels: with(&app_labels, &[(labels::NETWORK, "app")]),
             internal: true,
         });
+        // What every template of this instance sees; only the component differs.
+        let base = TemplateContext {
+            node: NodeView {
+                name: node_id.clone(),
+                domain: domain.clone(),
+            },
+            app: app_view(app, recipe, &domain),
+            component: ComponentView {
+                name: String::new(),
+            },
+            secrets: secrets.get(&app_id).cloned().unwrap_or_default(),
+            addons: BTreeMap::new(),
+        };
         let mut seen_volumes = std::collections::BTreeSet::new();
         for (cname, component) in &recipe.recipe.components {
             for v in &component.volumes {
@@ -142,18 +155,7 @@ pub fn desired_state(
                     });
                 }
             }
-            let view = TemplateContext {
-                node: NodeView {
-                    name: node_id.clone(),
-                    domain: domain.clone(),
-                },
-                app: app_view(app, recipe, &domain),
-                component: ComponentView {
-                    name: cname.clone(),
-                },
-                secrets: secrets.get(&app_id).cloned().unwrap_or_default(),
-                addons: BTreeMap::new(),
-            };
+            let view = base.for_component(cname);
             state.containers.push(container(
                 &node_id,
                 &app_id,
@@ -173,18 +175,7 @@ pub fn desired_state(
             ("upgrade", &hooks.upgrade),
         ] {
             let Some(hook) = hook else { continue };
-            let view = TemplateContext {
-                node: NodeView {
-                    name: node_id.clone(),
-                    domain: domain.clone(),
-                },
-                app: app_view(app, recipe, &domain),
-                component: ComponentView {
-                    name: hook.component.clone(),
-                },
-                secrets: secrets.get(&app_id).cloned().unwrap_or_default(),
-                addons: BTreeMap::new(),
-            };
+            let view = base.for_component(&hook.component);
             let mut command = vec![];
             for (i, arg) in hook.command.iter().enumerate() {
                 let name = format!("{} hooks.{kind}.command[{i}]", recipe.file.display());

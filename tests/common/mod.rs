@@ -17,6 +17,13 @@ pub struct TestNode {
     pub name: String,
     pub dir: tempfile::TempDir,
     pub paths: NodePaths,
+    _cleanup: Cleanup,
+}
+
+/// Removes every Docker object labelled with node `name` when dropped, even when the test
+/// fails.
+pub struct Cleanup {
+    pub name: String,
 }
 
 /// The repository's root (recipes/ and images/).
@@ -24,7 +31,7 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
@@ -50,7 +57,12 @@ impl TestNode {
             Some(dir.path().join("state")),
             Some(share),
         );
-        let node = TestNode { name, dir, paths };
+        let node = TestNode {
+            _cleanup: Cleanup { name: name.clone() },
+            name,
+            dir,
+            paths,
+        };
         node.write_apps(apps);
         node
     }
@@ -78,7 +90,7 @@ impl TestNode {
 
     pub fn desired(&self) -> DesiredState {
         let loaded = ops::load(&self.paths).unwrap_or_else(|d| panic!("{d}"));
-        ops::desired(&self.paths, &loaded).unwrap()
+        ops::desired(&self.paths, &loaded, ops::SecretsMode::Create).unwrap()
     }
 
     pub async fn plan(&self, engine: &Engine) -> Plan {
@@ -91,15 +103,19 @@ impl TestNode {
             .unwrap()
     }
 
-    /// Run the real binary against this node.
-    pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_commonscloud"))
-            .args(args)
+    /// The real binary, pointed at this node.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_commonscloud"));
+        c.args(args)
             .env("COMMONSCLOUD_CONFIG", &self.paths.config)
             .env("COMMONSCLOUD_STATE", &self.paths.state_dir)
-            .env("COMMONSCLOUD_SHARE", self.share())
-            .output()
-            .unwrap()
+            .env("COMMONSCLOUD_SHARE", self.share());
+        c
+    }
+
+    /// Run the real binary against this node.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
     }
 
     pub fn container_name(&self, app: &str, component: &str) -> String {
@@ -131,7 +147,7 @@ impl TestNode {
     }
 }
 
-impl Drop for TestNode {
+impl Drop for Cleanup {
     fn drop(&mut self) {
         let filter = format!("label={}={}", labels::NODE, self.name);
         let ids = |args: &[&str]| -> Vec<String> {
