@@ -52,6 +52,7 @@ async fn run() {
         Some(dir.path().join("state")),
         Some(root.clone()),
     );
+    let _cleanup = Cleanup(name.clone());
     let engine = Engine::connect().await.expect("a Docker engine");
     let loaded = ops::load(&paths).expect("valid node");
     let desired = ops::desired(&paths, &loaded, ops::SecretsMode::Create).expect("desired state");
@@ -61,6 +62,62 @@ async fn run() {
     ops::up(&engine, &paths, &desired, &progress)
         .await
         .expect("warm-up up");
+    // Baseline, same run: the same 12 containers by hand with the Docker CLI (`docker run -d`
+    // each, then poll until all are healthy), as a shell script would.
+    let image = desired.containers[0].spec.image.clone();
+    let mut baseline = vec![];
+    for round in 0..COLD_ROUNDS {
+        let base = format!("{name}-cli{round}");
+        let t = Instant::now();
+        for i in 0..APPS {
+            let out = Command::new("/usr/bin/docker")
+                .args([
+                    "run",
+                    "-d",
+                    "--name",
+                    &format!("{base}-{i}"),
+                    "--label",
+                    &format!("{}={name}", labels::NODE),
+                    "--health-cmd",
+                    "busybox wget -q -O /dev/null http://127.0.0.1:8080/health",
+                    "--health-interval",
+                    "1s",
+                    "--health-timeout",
+                    "1s",
+                    "--health-retries",
+                    "3",
+                    "--memory",
+                    "32m",
+                    "--restart",
+                    "unless-stopped",
+                    &image,
+                ])
+                .output()
+                .expect("docker run");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        loop {
+            let healthy = docker_ids(&[
+                "ps",
+                "--filter",
+                &format!("name={base}-"),
+                "--filter",
+                "health=healthy",
+                "-q",
+            ]);
+            if healthy.len() == APPS {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        baseline.push(t.elapsed());
+        remove_containers(&name);
+    }
+
     let mut cold = vec![];
     for _ in 0..COLD_ROUNDS {
         remove_containers(&name);
@@ -91,6 +148,7 @@ async fn run() {
         (None, None)
     };
 
+    let (bmin, bmed, bmax) = stats(baseline);
     let (cmin, cmed, cmax) = stats(cold.clone());
     let (nmin, nmed, np95) = stats(noop);
     println!(
@@ -100,6 +158,7 @@ async fn run() {
     );
     println!("no-op plan+up, {APPS} containers, {NOOP_ROUNDS} rounds: min {}  median {}  p95 {}  (target ≤ 150 ms)", ms(nmin), ms(nmed), ms(np95));
     println!("cold up, {APPS} containers, image present, {COLD_ROUNDS} rounds: min {}  median {}  max {}  (target ≤ 10 s)", ms(cmin), ms(cmed), ms(cmax));
+    println!("baseline, docker CLI run -d ×{APPS} then poll health, {COLD_ROUNDS} rounds: min {}  median {}  max {}", ms(bmin), ms(bmed), ms(bmax));
     match size {
         Some(s) => println!("release binary: {:.1} MiB", s as f64 / 1048576.0),
         None => println!("release binary: not built (run `cargo build --release` first)"),
@@ -110,8 +169,16 @@ async fn run() {
             kib as f64 / 1024.0
         );
     }
-    remove_containers(&name);
-    remove_objects(&name);
+}
+
+/// Removes everything of the bench's node, also when the bench panics.
+struct Cleanup(String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        remove_containers(&self.0);
+        remove_objects(&self.0);
+    }
 }
 
 async fn engine_version(engine: &Engine) -> String {
