@@ -254,7 +254,7 @@ fn check_prints_each_problem_at_its_place_and_changes_nothing() {
         .expect(0, "check --config");
     assert!(
         run.stdout
-            .contains("node `t-check` is valid: 1 apps, 1 containers"),
+            .contains("node `t-check` is valid: 1 app, 1 container"),
         "{}",
         run.stdout
     );

@@ -49,6 +49,24 @@ async fn plan_lists_creations_up_is_healthy_and_second_up_changes_nothing() {
         let got = node.inspect(&web, &format!("{{{{index .Config.Labels \"{k}\"}}}}"));
         assert_eq!(got.as_deref(), Some(v), "label {k}");
     }
+    assert_eq!(
+        node.inspect(
+            &web,
+            "{{.HostConfig.LogConfig.Type}} {{index .HostConfig.LogConfig.Config \"max-size\"}}"
+        )
+        .as_deref(),
+        Some("json-file 10m"),
+        "logs are rotated"
+    );
+    assert_eq!(
+        node.inspect(
+            &web,
+            "{{.HostConfig.Memory}} {{.HostConfig.RestartPolicy.Name}}"
+        )
+        .as_deref(),
+        Some("33554432 unless-stopped"),
+        "memory limit and restart policy"
+    );
     let greeting = node
         .inspect(&web, "{{range .Config.Env}}{{println .}}{{end}}")
         .unwrap();

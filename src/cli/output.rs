@@ -29,6 +29,24 @@ macro_rules! say {
 }
 pub(crate) use say;
 
+/// `1 app`, `2 apps`.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// `2026-11-25T22:51:42.550158005Z` → `2026-11-25 22:51:42Z`, for tables.
+fn short_time(rfc3339: &str) -> String {
+    let (date_time, zone) = match rfc3339.split_once('.') {
+        Some((dt, rest)) => (dt, rest.trim_start_matches(|c: char| c.is_ascii_digit())),
+        None => (rfc3339, ""),
+    };
+    format!("{}{zone}", date_time.replacen('T', " ", 1))
+}
+
 pub fn json<T: Serialize + ?Sized>(value: &T) {
     match serde_json::to_string_pretty(value) {
         Ok(s) => say!("{s}"),
@@ -99,7 +117,7 @@ pub fn plan(plan: &Plan) {
             s.reason.describe().into(),
         ]);
     }
-    say!("node `{}`: {} changes", plan.node, rows.len());
+    say!("node `{}`: {}", plan.node, count(rows.len(), "change"));
     table(&["ACTION", "KIND", "NAME", "REASON"], &rows);
 }
 
@@ -134,9 +152,9 @@ pub fn up(report: &UpReport) {
     }
     if report.apply.succeeded() {
         say!(
-            "node `{}` is up: {} changes in {:.1}s (journal #{})",
+            "node `{}` is up: {} in {:.1}s (journal #{})",
             report.plan.node,
-            report.apply.steps.len(),
+            count(report.apply.steps.len(), "change"),
             report.apply.seconds,
             report.journal_id
         );
@@ -170,7 +188,10 @@ pub fn status(rows: &[StatusRow]) {
                 },
                 r.health.clone(),
                 r.version.clone().unwrap_or_else(|| "-".into()),
-                r.since.clone().unwrap_or_else(|| "-".into()),
+                r.since
+                    .as_deref()
+                    .map(short_time)
+                    .unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
@@ -202,9 +223,11 @@ pub fn history(entries: &[JournalEntry]) {
         .map(|e| {
             vec![
                 e.id.to_string(),
-                e.started_at
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default(),
+                short_time(
+                    &e.started_at
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default(),
+                ),
                 e.operation.clone(),
                 e.node.clone(),
                 e.outcome
@@ -214,4 +237,19 @@ pub fn history(entries: &[JournalEntry]) {
         })
         .collect();
     table(&["ID", "STARTED", "OPERATION", "NODE", "OUTCOME"], &rows);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn short_time_drops_fractions_and_keeps_the_zone() {
+        assert_eq!(
+            super::short_time("2026-11-25T22:51:42.550158005Z"),
+            "2026-11-25 22:51:42Z"
+        );
+        assert_eq!(
+            super::short_time("2026-11-25T22:51:42+01:00"),
+            "2026-11-25 22:51:42+01:00"
+        );
+    }
 }

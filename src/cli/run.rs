@@ -79,11 +79,11 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             }
             let desired = ops::desired(&paths, &loaded, SecretsMode::ReadOnly)?;
             say!(
-                "{}: node `{}` is valid: {} apps, {} containers",
+                "{}: node `{}` is valid: {}, {}",
                 paths.config.display(),
                 desired.node,
-                loaded.node.apps.len(),
-                desired.containers.len()
+                output::count(loaded.node.apps.len(), "app"),
+                output::count(desired.containers.len(), "container")
             );
             Ok(exit::OK)
         }
@@ -229,7 +229,10 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             for s in &stopped {
                 say!("stopped {s}");
             }
-            say!("{} containers stopped; data kept", stopped.len());
+            say!(
+                "{} stopped; data kept",
+                output::count(stopped.len(), "container")
+            );
             Ok(exit::OK)
         }
         Command::Destroy { app, yes } => {
@@ -256,10 +259,10 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             let engine = connect().await?;
             let d = ops::destroy(&engine, &paths, &loaded, &app).await?;
             say!(
-                "destroyed `{app}`: {} containers, {} volumes, {} networks",
-                d.containers.len(),
-                d.volumes.len(),
-                d.networks.len()
+                "destroyed `{app}`: {}, {}, {}",
+                output::count(d.containers.len(), "container"),
+                output::count(d.volumes.len(), "volume"),
+                output::count(d.networks.len(), "network")
             );
             Ok(exit::OK)
         }

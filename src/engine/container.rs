@@ -6,14 +6,18 @@ use super::labels;
 use super::spec::{ContainerSpec, FileSpec, HealthState, ObservedContainer, RunState};
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerState, ContainerStateStatusEnum,
-    EndpointSettings, HealthConfig, HealthStatusEnum, HostConfig, Mount, MountType,
-    NetworkConnectRequest, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
+    EndpointSettings, HealthConfig, HealthStatusEnum, HostConfig, HostConfigLogConfig, Mount,
+    MountType, NetworkConnectRequest, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
     StopContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
+
+/// Each container's log is rotated at this size, keeping this many files.
+pub const LOG_MAX_SIZE: &str = "10m";
+pub const LOG_MAX_FILES: &str = "3";
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -263,6 +267,14 @@ fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         }),
         // A tiny init as PID 1: signals reach the app and zombies are reaped.
         init: Some(true),
+        // Docker keeps json-file logs forever by default; a chatty app must not fill the disk.
+        log_config: Some(HostConfigLogConfig {
+            typ: Some("json-file".into()),
+            config: Some(HashMap::from([
+                ("max-size".to_string(), LOG_MAX_SIZE.to_string()),
+                ("max-file".to_string(), LOG_MAX_FILES.to_string()),
+            ])),
+        }),
         network_mode: spec.networks.first().map(|n| n.network.clone()),
         ..Default::default()
     };

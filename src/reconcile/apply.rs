@@ -85,20 +85,32 @@ pub enum ApplyError {
     },
 }
 
-/// Where apply shows its progress (hidden in tests).
+/// Where apply shows its progress: bars on a terminal, plain lines in a log, nothing for
+/// `--json` and tests.
 pub struct Progress {
-    pub multi: MultiProgress,
+    multi: MultiProgress,
+    /// Print step lines to stderr ourselves (indicatif draws nothing off a terminal).
+    plain: bool,
 }
 
 impl Progress {
     pub fn hidden() -> Self {
         Progress {
             multi: MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden()),
+            plain: false,
         }
     }
     pub fn stderr() -> Self {
-        Progress {
-            multi: MultiProgress::new(),
+        let multi = MultiProgress::new();
+        let plain = multi.is_hidden();
+        Progress { multi, plain }
+    }
+    /// One finished step.
+    pub fn line(&self, text: String) {
+        if self.plain {
+            eprintln!("{text}");
+        } else {
+            self.multi.println(text).ok();
         }
     }
     fn bar(&self, msg: String) -> ProgressBar {
@@ -146,10 +158,7 @@ pub async fn apply(
             reference: img.source.reference().to_string(),
             source,
         })?;
-        progress
-            .multi
-            .println(format!("✓ image {}", img.source.reference()))
-            .ok();
+        progress.line(format!("✓ image {}", img.source.reference()));
     }
     for n in plan.networks.iter().filter(|n| n.action == Action::Create) {
         if let Some(spec) = desired.networks.iter().find(|s| s.name == n.name) {
@@ -278,10 +287,7 @@ async fn configure_hooks(
             Ok(Ok(_)) => Ok(()),
         };
         let mark = if result.is_ok() { "✓" } else { "✗" };
-        progress
-            .multi
-            .println(format!("{mark} configure {}", hook.app))
-            .ok();
+        progress.line(format!("{mark} configure {}", hook.app));
         out.push(HookReport {
             app: hook.app.clone(),
             kind: hook.kind.clone(),
@@ -369,15 +375,12 @@ async fn run_step<'a>(
     .await;
     bar.finish_and_clear();
     let mark = if result.is_ok() { "✓" } else { "✗" };
-    progress
-        .multi
-        .println(format!(
-            "{mark} {} {} ({})",
-            verb(step.action),
-            step.container,
-            step.reason.describe()
-        ))
-        .ok();
+    progress.line(format!(
+        "{mark} {} {} ({})",
+        verb(step.action),
+        step.container,
+        step.reason.describe()
+    ));
     result.map_err(|e| e.to_string())
 }
 
