@@ -59,7 +59,7 @@ async fn run() {
     let progress = Progress::hidden();
 
     // Warm-up: build the image if needed, and leave nothing running.
-    ops::up(&engine, &paths, &desired, &progress)
+    ops::up(&engine, &paths, &loaded, &desired, &progress)
         .await
         .expect("warm-up up");
     // Baseline, same run: the same 12 containers by hand with the Docker CLI (`docker run -d`
@@ -122,7 +122,7 @@ async fn run() {
     for _ in 0..COLD_ROUNDS {
         remove_containers(&name);
         let t = Instant::now();
-        let r = ops::up(&engine, &paths, &desired, &progress)
+        let r = ops::up(&engine, &paths, &loaded, &desired, &progress)
             .await
             .expect("up");
         cold.push(t.elapsed());
@@ -133,7 +133,7 @@ async fn run() {
     for _ in 0..NOOP_ROUNDS {
         let t = Instant::now();
         let plan = ops::plan_node(&engine, &desired).await.expect("plan");
-        let r = ops::up(&engine, &paths, &desired, &progress)
+        let r = ops::up(&engine, &paths, &loaded, &desired, &progress)
             .await
             .expect("up");
         noop.push(t.elapsed());

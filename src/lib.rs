@@ -4,6 +4,7 @@
 //! no recipes; `render` and `reconcile` join them; `ops` and `cli` sit on top.
 
 pub mod cli;
+pub mod directory;
 pub mod engine;
 pub mod host;
 pub mod model;

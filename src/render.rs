@@ -21,6 +21,8 @@ pub struct TemplateContext {
 pub struct NodeView {
     pub name: String,
     pub domain: String,
+    /// The directory's base DN (`dc=example,dc=coop`).
+    pub base_dn: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -135,6 +137,7 @@ mod tests {
             node: NodeView {
                 name: "n".into(),
                 domain: "example.coop".into(),
+                base_dn: "dc=example,dc=coop".into(),
             },
             app: AppView {
                 id: "cloud".into(),

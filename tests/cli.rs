@@ -319,16 +319,18 @@ fn plan_json_on_an_empty_engine_creates_everything_and_changes_nothing() {
         .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", run.stdout));
     assert_eq!(plan["node"], node.name.as_str());
 
+    // The node's own directory comes first, then the declared app.
     let containers = plan["containers"].as_array().expect("a containers array");
-    assert_eq!(containers.len(), 1, "{plan:#}");
+    assert_eq!(containers.len(), 2, "{plan:#}");
     for step in containers {
         assert_eq!(step["action"], "create", "{step}");
         assert_eq!(step["reason"], "missing", "{step}");
     }
-    assert_eq!(containers[0]["app"], "hello");
-    assert_eq!(containers[0]["component"], "web");
+    assert_eq!(containers[0]["app"], "directory");
+    assert_eq!(containers[1]["app"], "hello");
+    assert_eq!(containers[1]["component"], "web");
     assert_eq!(
-        containers[0]["container"],
+        containers[1]["container"],
         format!("cc-{}-hello-web", node.name).as_str()
     );
     let names = |key: &str| -> Vec<(String, String)> {
@@ -350,12 +352,16 @@ fn plan_json_on_an_empty_engine_creates_everything_and_changes_nothing() {
         names("networks"),
         vec![
             create(format!("cc-{}-edge", node.name)),
+            create(format!("cc-{}-directory", node.name)),
             create(format!("cc-{}-hello", node.name)),
         ]
     );
     assert_eq!(
         names("volumes"),
-        vec![create(format!("cc-{}-hello-data", node.name))]
+        vec![
+            create(format!("cc-{}-directory-data", node.name)),
+            create(format!("cc-{}-hello-data", node.name))
+        ]
     );
     assert!(plan["images"].is_array(), "{plan:#}");
 
@@ -424,9 +430,20 @@ fn man_writes_one_page_per_subcommand() {
     ] {
         assert!(subs.iter().any(|s| s == expected), "{expected} in {subs:?}");
     }
-    let mut pages: Vec<String> = std::iter::once("commonscloud".to_string())
-        .chain(subs.iter().map(|s| format!("commonscloud-{s}")))
-        .collect();
+    // One page per command at every level: `commonscloud-user-add`, …
+    fn walk(prefix: &str, cmd: &clap::Command, out: &mut Vec<String>) {
+        out.push(prefix.to_string());
+        for sub in cmd.get_subcommands().filter(|c| c.get_name() != "help") {
+            walk(&format!("{prefix}-{}", sub.get_name()), sub, out);
+        }
+    }
+    let mut pages = vec![];
+    walk(
+        "commonscloud",
+        &commonscloud::cli::Cli::command(),
+        &mut pages,
+    );
+    assert!(pages.contains(&"commonscloud-user-passwd".to_string()));
     for page in &pages {
         let file = out.join(format!("{page}.1"));
         let text =
@@ -498,10 +515,10 @@ fn doctor_json_reports_every_check() {
     assert_eq!(docker["status"], "ok", "{docker}");
     let any_fail = checks.iter().any(|c| c["status"] == "fail");
     assert_eq!(run.code, Some(if any_fail { 3 } else { 0 }), "exit code");
-    // The memory check counts what the declared recipes need (hello: 32 MiB).
+    // The memory check counts what the recipes need (directory 64 MiB + hello 32 MiB).
     let memory = checks.iter().find(|c| c["name"] == "memory").unwrap();
     assert!(
-        memory["detail"].as_str().unwrap().contains("32 MiB"),
+        memory["detail"].as_str().unwrap().contains("96 MiB"),
         "{memory}"
     );
 }

@@ -163,6 +163,7 @@ fn hello_spec(run: &Run, name: &str, image: &str, volume: &str, network: &str) -
             contents: b"welcome\n".to_vec(),
             mode: 0o640,
         }],
+        ports: vec![],
     }
 }
 

@@ -8,12 +8,6 @@ use commonscloud::engine::labels;
 use commonscloud::reconcile::plan::{Action, Reason};
 use std::time::Duration;
 
-fn changes(p: &commonscloud::reconcile::Plan) -> Vec<(String, Action, Reason)> {
-    p.changes()
-        .map(|s| (s.container.clone(), s.action, s.reason))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn plan_lists_creations_up_is_healthy_and_second_up_changes_nothing() {
     let engine = engine().await;
@@ -31,7 +25,15 @@ async fn plan_lists_creations_up_is_healthy_and_second_up_changes_nothing() {
         nets.contains(&format!("cc-{}-hello", node.name)),
         "{nets:?}"
     );
-    assert_eq!(plan.volumes.len(), 1);
+    assert_eq!(plan.volumes.len(), 2, "hello's data and the directory's");
+    let directory = node.container_name("directory", "ldap");
+    assert!(
+        plan.containers
+            .iter()
+            .any(|s| s.container == directory && s.action == Action::Create),
+        "every node runs its directory: {:?}",
+        plan.containers
+    );
 
     let report = node.up(&engine).await;
     assert!(report.apply.succeeded(), "{:?}", report.apply);
@@ -108,10 +110,12 @@ async fn plan_lists_creations_up_is_healthy_and_second_up_changes_nothing() {
         String::from_utf8_lossy(&out.stderr)
     );
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(rows[0]["app"], "hello");
-    assert_eq!(rows[0]["state"], "running");
+    assert_eq!(rows[0]["app"], "directory");
     assert_eq!(rows[0]["health"], "healthy");
-    assert_eq!(rows[0]["version"], "1.0.0-1");
+    assert_eq!(rows[1]["app"], "hello");
+    assert_eq!(rows[1]["state"], "running");
+    assert_eq!(rows[1]["health"], "healthy");
+    assert_eq!(rows[1]["version"], "1.0.0-1");
     let out = node.cli(&["history", "--json"]);
     let entries: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(entries.as_array().map(Vec::len), Some(2), "{entries}");
@@ -226,7 +230,13 @@ async fn killed_or_removed_containers_come_back_and_foreign_ones_survive() {
     let node = TestNode::new(&[("hello", "a", None), ("hello", "b", None)]);
     // A container that is not ours, on the same engine, even named like ours.
     let foreign = format!("cc-{}-foreign", node.name);
-    let image = node.desired().containers[0].image.reference().to_string();
+    let image = node
+        .desired()
+        .containers
+        .iter()
+        .find(|c| c.app == "a")
+        .map(|c| c.image.reference().to_string())
+        .unwrap();
     assert!(node.up(&engine).await.apply.succeeded());
     let out = node.docker(&[
         "run",

@@ -9,7 +9,7 @@ mod common;
 
 use common::*;
 use commonscloud::engine::{labels, Engine};
-use commonscloud::reconcile::plan::{Action, ImageStep, Plan, Reason};
+use commonscloud::reconcile::plan::{Action, ImageStep, Reason};
 use commonscloud::reconcile::ImageSource;
 use indicatif::ProgressBar;
 use std::collections::BTreeMap;
@@ -333,12 +333,6 @@ async fn the_engine_pulls_a_pinned_reference_with_progress_and_names_a_missing_o
         message.contains(&missing[0]) && message.contains("manifest unknown"),
         "{message}"
     );
-}
-
-fn changes(p: &Plan) -> Vec<(String, Action, Reason)> {
-    p.changes()
-        .map(|s| (s.container.clone(), s.action, s.reason))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,5 +1,6 @@
 //! The command line: clap definitions, and the output of each command (tables or `--json`).
 
+mod directory;
 mod init;
 mod output;
 mod run;
@@ -121,6 +122,9 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// The accounts directory: `collective`, `user`, `member`, `admin`.
+    #[command(flatten)]
+    Directory(directory::DirectoryCommand),
     /// Check the host: Docker, memory and disk for the declared recipes, ports, clock.
     Doctor {
         #[arg(long)]

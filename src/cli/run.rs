@@ -79,11 +79,26 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             }
             let desired = ops::desired(&paths, &loaded, SecretsMode::ReadOnly)?;
             say!(
-                "{}: node `{}` is valid: {}, {}",
+                "{}: node `{}` is valid: {}, {}, and the node's own services",
                 paths.config.display(),
                 desired.node,
-                output::count(loaded.node.apps.len(), "app"),
-                output::count(desired.containers.len(), "container")
+                output::count(
+                    loaded
+                        .node
+                        .apps
+                        .iter()
+                        .filter(|a| !ops::is_platform(&a.instance_id()))
+                        .count(),
+                    "app"
+                ),
+                output::count(
+                    desired
+                        .containers
+                        .iter()
+                        .filter(|c| !ops::is_platform(&c.app))
+                        .count(),
+                    "container"
+                )
             );
             Ok(exit::OK)
         }
@@ -141,7 +156,8 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
                     std::future::pending::<()>().await;
                 }
             };
-            let report = ops::up_until(&engine, &paths, &desired, &progress, cancel).await?;
+            let report =
+                ops::up_until(&engine, &paths, &loaded, &desired, &progress, cancel).await?;
             if json {
                 output::json(&report);
             } else {
@@ -264,6 +280,24 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
                 output::count(d.volumes.len(), "volume"),
                 output::count(d.networks.len(), "network")
             );
+            Ok(exit::OK)
+        }
+        Command::Directory(cmd) => {
+            let loaded = ops::load(&paths)?;
+            let engine = connect().await?;
+            let conn = ops::directory::connection(&engine, &paths, &loaded).await?;
+            super::directory::run(cmd, &conn)
+                .await
+                .map_err(|e| Failure {
+                    code: if e.is_bad_input() {
+                        exit::BAD_INPUT
+                    } else if e.is_unavailable() {
+                        exit::ENVIRONMENT
+                    } else {
+                        exit::FAILED
+                    },
+                    message: e.to_string(),
+                })?;
             Ok(exit::OK)
         }
         Command::Doctor { json } => {

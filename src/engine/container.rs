@@ -7,7 +7,8 @@ use super::spec::{ContainerSpec, FileSpec, HealthState, ObservedContainer, RunSt
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerState, ContainerStateStatusEnum,
     EndpointSettings, HealthConfig, HealthStatusEnum, HostConfig, HostConfigLogConfig, Mount,
-    MountType, NetworkConnectRequest, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
+    MountType, NetworkConnectRequest, NetworkingConfig, PortBinding, PortMap, RestartPolicy,
+    RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -198,6 +199,27 @@ impl Engine {
         Ok((run_state(&state), health_state(&state)))
     }
 
+    /// The host port Docker published for `container_port`/tcp of a container, `None` when
+    /// that port is not published (or the container is not running, so nothing is bound).
+    pub async fn published_port(
+        &self,
+        container: &str,
+        container_port: u16,
+    ) -> Result<Option<u16>, EngineError> {
+        let c = self
+            .docker
+            .inspect_container(container, None)
+            .await
+            .map_err(|e| docker_error("inspect", &format!("container {container}"), e))?;
+        let ports = c.network_settings.and_then(|n| n.ports).unwrap_or_default();
+        Ok(ports
+            .get(&format!("{container_port}/tcp"))
+            .and_then(|b| b.as_ref())
+            .into_iter()
+            .flatten()
+            .find_map(|b| b.host_port.as_deref().and_then(|p| p.parse().ok())))
+    }
+
     /// Inspect a container and make sure it is ours (carries the node label).
     pub(crate) async fn ours(&self, id: &str) -> Result<ContainerInspectResponse, EngineError> {
         self.ours_if_present(id)
@@ -254,8 +276,24 @@ fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
             None => (t.clone(), String::new()),
         })
         .collect();
+    let port_bindings: PortMap = spec
+        .ports
+        .iter()
+        .map(|p| {
+            (
+                format!("{}/tcp", p.container_port),
+                Some(vec![PortBinding {
+                    host_ip: Some(p.host_ip.clone()),
+                    // Empty: Docker picks a free port.
+                    host_port: Some(p.host_port.map(|h| h.to_string()).unwrap_or_default()),
+                }]),
+            )
+        })
+        .collect();
+    let exposed_ports: Vec<String> = port_bindings.keys().cloned().collect();
     let host_config = HostConfig {
         mounts: Some(mounts),
+        port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
         memory: spec.memory_bytes,
         nano_cpus: spec.nano_cpus,
         pids_limit: spec.pids_limit,
@@ -302,6 +340,7 @@ fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
             start_interval: None,
         }),
         stop_timeout: spec.stop_grace_secs,
+        exposed_ports: (!exposed_ports.is_empty()).then_some(exposed_ports),
         host_config: Some(host_config),
         networking_config,
         ..Default::default()
@@ -453,6 +492,7 @@ mod tests {
                     mode: 0o644,
                 })
                 .to_vec(),
+            ports: vec![],
         };
         let by: Vec<(String, Vec<String>)> = files_by_destination(&spec)
             .into_iter()

@@ -41,6 +41,19 @@ pub struct ContainerSpec {
     pub tmpfs: Vec<String>,
     /// Files copied into the container after creation and before start.
     pub files: Vec<FileSpec>,
+    /// Container ports published on the host. Docker publishes only through a non-internal
+    /// network, so the container must join at least one.
+    pub ports: Vec<PortSpec>,
+}
+
+/// A TCP port of the container published on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortSpec {
+    pub container_port: u16,
+    /// Host address to bind, e.g. `127.0.0.1`.
+    pub host_ip: String,
+    /// `None`: Docker picks a free port (see `Engine::published_port`).
+    pub host_port: Option<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -22,3 +22,7 @@ pub use load::{available_recipes, load, load_all_recipes, load_recipe, Loaded, L
 pub use node::*;
 pub use parse::{parse_node, parse_recipe};
 pub use recipe::*;
+
+/// Platform services every node runs, as app instances with these ids and recipes. They are
+/// added by the supervisor, never declared in `node.yaml`; their ids are reserved.
+pub const PLATFORM_APPS: &[&str] = &["directory"];

@@ -93,6 +93,20 @@ pub struct Component {
     /// Paths mounted as tmpfs (useful with `read_only`).
     #[serde(default)]
     pub tmpfs: Vec<String>,
+    /// Ports published on the host, loopback only (for the supervisor on the host, e.g. the
+    /// directory); public traffic goes through the edge's `route`s instead.
+    #[serde(default)]
+    pub publish: Vec<Publish>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Publish {
+    /// Port inside the container.
+    pub port: u16,
+    /// Host port; Docker picks a free one when absent (the supervisor asks Docker which).
+    #[serde(default)]
+    pub host_port: Option<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -137,6 +137,13 @@ pub(crate) fn validate_node(node: &NodeConfig, r: &mut Report) {
                 );
             }
         }
+        if crate::model::PLATFORM_APPS.contains(&id.as_str()) {
+            r.value(
+                &id_path,
+                format!("the instance id `{id}` is reserved for the node's own `{id}` service"),
+                "pick another host, or set a distinct `id:`",
+            );
+        }
         match ids.get(&id) {
             // The same host derives the same id: reported once, as a host.
             Some(_) if host_taken.is_some() && app.id.is_none() => {}

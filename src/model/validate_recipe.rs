@@ -197,6 +197,24 @@ fn component(recipe: &Recipe, name: &str, c: &Component, path: &str, r: &mut Rep
             &mut mounts,
         );
     }
+    let mut published: BTreeMap<u16, usize> = BTreeMap::new();
+    for (i, p) in c.publish.iter().enumerate() {
+        let ppath = format!("{path}.publish[{i}]");
+        if p.port == 0 || p.host_port == Some(0) {
+            r.value(
+                &format!("{ppath}.port"),
+                "port 0 cannot be published".to_string(),
+                "write a port between 1 and 65535",
+            );
+        }
+        if let Some(first) = published.insert(p.port, i) {
+            r.value(
+                &format!("{ppath}.port"),
+                format!("port {} is already published by publish[{first}]", p.port),
+                "publish each port once",
+            );
+        }
+    }
     let mut file_paths: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, f) in c.files.iter().enumerate() {
         let fpath = format!("{path}.files[{i}]");

@@ -1,7 +1,7 @@
 //! From `node.yaml` + recipes to the containers, networks and volumes the node should have.
 
 use crate::engine::spec::{labels, *};
-use crate::model::{AppInstance, Component, Loaded, LoadedRecipe};
+use crate::model::{Addon, AppInstance, Component, Loaded, LoadedRecipe};
 use crate::render::{self, AppView, ComponentView, NodeView, RenderError, TemplateContext};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -80,7 +80,31 @@ pub mod names {
     pub fn volume(node: &str, app: &str, volume: &str) -> String {
         format!("cc-{node}-{app}-{volume}")
     }
+    /// The directory: platform app `directory`, component `ldap`.
+    pub const DIRECTORY_APP: &str = "directory";
+    pub const DIRECTORY_COMPONENT: &str = "ldap";
+    pub const DIRECTORY_PORT: u16 = 389;
+    /// The host name apps use for the directory, on the directory's network.
+    pub fn directory_host() -> String {
+        format!("{DIRECTORY_APP}-{DIRECTORY_COMPONENT}")
+    }
+    /// The base DN of a domain: `example.coop` → `dc=example,dc=coop`. Domain labels are
+    /// validated to letters, digits and dashes, so nothing needs escaping.
+    pub fn base_dn(domain: &str) -> String {
+        domain
+            .split('.')
+            .map(|l| format!("dc={l}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+    /// The directory account of an app instance.
+    pub fn app_account_dn(app: &str, base_dn: &str) -> String {
+        format!("cn=app-{app},ou=system,{base_dn}")
+    }
 }
+
+/// The secret holding an app's directory password, generated when its recipe uses `ldap`.
+pub const LDAP_PASSWORD_SECRET: &str = "ldap_password";
 
 /// Secrets resolved for each app instance: instance id → name → value.
 pub type ResolvedSecrets = BTreeMap<String, BTreeMap<String, String>>;
@@ -121,23 +145,32 @@ pub fn desired_state(
         };
         let app_id = app.instance_id();
         let app_labels = with(&node_labels, &[(labels::APP, &app_id)]);
+        // An app network has no route out, unless a component publishes a port on the host
+        // (Docker publishes only through a network that is not internal).
+        let publishes = recipe
+            .recipe
+            .components
+            .values()
+            .any(|c| !c.publish.is_empty());
         state.networks.push(NetworkSpec {
             name: names::app_network(&node_id, &app_id),
             labels: with(&app_labels, &[(labels::NETWORK, "app")]),
-            internal: true,
+            internal: !publishes,
         });
+        let uses_ldap = recipe.recipe.addons.contains(&Addon::Ldap);
         // What every template of this instance sees; only the component differs.
         let base = TemplateContext {
             node: NodeView {
                 name: node_id.clone(),
                 domain: domain.clone(),
+                base_dn: names::base_dn(&domain),
             },
             app: app_view(app, recipe, &domain),
             component: ComponentView {
                 name: String::new(),
             },
             secrets: secrets.get(&app_id).cloned().unwrap_or_default(),
-            addons: BTreeMap::new(),
+            addons: addons_view(loaded, app, secrets),
         };
         let mut seen_volumes = std::collections::BTreeSet::new();
         for (cname, component) in &recipe.recipe.components {
@@ -165,6 +198,7 @@ pub fn desired_state(
                 &view,
                 &loaded.images_dir,
                 image_hashes,
+                uses_ldap,
             )?);
         }
         let hooks = &recipe.recipe.hooks;
@@ -192,6 +226,67 @@ pub fn desired_state(
         }
     }
     Ok(state)
+}
+
+/// Credentials of the addons an app's recipe declares, for its templates.
+fn addons_view(
+    loaded: &Loaded,
+    app: &AppInstance,
+    secrets: &ResolvedSecrets,
+) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let Some(recipe) = loaded.recipes.get(&app.recipe) else {
+        return out;
+    };
+    let app_id = app.instance_id();
+    if recipe.recipe.addons.contains(&Addon::Ldap) {
+        let base = names::base_dn(&loaded.node.domain);
+        let people = format!("ou=people,{base}");
+        let group = match &app.collective {
+            Some(c) => format!("cn={app_id},ou=services,ou={c},ou=collectives,{base}"),
+            None => format!("cn={app_id},ou=services,{base}"),
+        };
+        let members = match &app.collective {
+            Some(c) => format!("cn=members,ou={c},ou=collectives,{base}"),
+            None => String::new(),
+        };
+        // Locked accounts cannot bind (ppolicy), so filters need not (and, by the ACLs, cannot)
+        // look at the lock.
+        let user_filter = if members.is_empty() {
+            "(objectClass=inetOrgPerson)".to_string()
+        } else {
+            format!("(&(objectClass=inetOrgPerson)(memberOf={members}))")
+        };
+        let password = secrets
+            .get(&app_id)
+            .and_then(|s| s.get(LDAP_PASSWORD_SECRET))
+            .cloned()
+            .unwrap_or_default();
+        out.insert(
+            "ldap".to_string(),
+            BTreeMap::from([
+                (
+                    "url".to_string(),
+                    format!(
+                        "ldap://{}:{}",
+                        names::directory_host(),
+                        names::DIRECTORY_PORT
+                    ),
+                ),
+                ("host".to_string(), names::directory_host()),
+                ("port".to_string(), names::DIRECTORY_PORT.to_string()),
+                ("bind_dn".to_string(), names::app_account_dn(&app_id, &base)),
+                ("bind_password".to_string(), password),
+                ("people_dn".to_string(), people),
+                ("groups_dn".to_string(), format!("ou=collectives,{base}")),
+                ("access_group_dn".to_string(), group),
+                ("members_group_dn".to_string(), members),
+                ("user_filter".to_string(), user_filter),
+                ("base_dn".to_string(), base),
+            ]),
+        );
+    }
+    out
 }
 
 fn app_view(app: &AppInstance, recipe: &LoadedRecipe, domain: &str) -> AppView {
@@ -225,6 +320,7 @@ fn container(
     view: &TemplateContext,
     images_dir: &Path,
     image_hashes: &BTreeMap<String, String>,
+    uses_ldap: bool,
 ) -> Result<DesiredContainer, RenderError> {
     let recipe_file = recipe.file.display().to_string();
     let image = match (&c.build, &c.image) {
@@ -272,13 +368,29 @@ fn container(
     }
     let mut networks = vec![NetworkAttachment {
         network: names::app_network(node, app),
-        aliases: vec![cname.to_string()],
+        aliases: vec![cname.to_string(), format!("{app}-{cname}")],
     }];
     if c.route.is_some() {
         networks.push(NetworkAttachment {
             network: names::edge_network(node),
             aliases: vec![format!("{app}-{cname}")],
         });
+    }
+    let mut depends_on: Vec<String> = c
+        .depends_on
+        .iter()
+        .map(|d| names::container(node, app, d))
+        .collect();
+    if uses_ldap && app != names::DIRECTORY_APP {
+        networks.push(NetworkAttachment {
+            network: names::app_network(node, names::DIRECTORY_APP),
+            aliases: vec![format!("{app}-{cname}")],
+        });
+        depends_on.push(names::container(
+            node,
+            names::DIRECTORY_APP,
+            names::DIRECTORY_COMPONENT,
+        ));
     }
     let health = c.health.as_ref().map(|h| {
         let test = match (&h.cmd, &h.http) {
@@ -344,17 +456,22 @@ fn container(
         read_only: c.read_only,
         tmpfs: c.tmpfs.clone(),
         files,
+        ports: c
+            .publish
+            .iter()
+            .map(|p| PortSpec {
+                container_port: p.port,
+                host_ip: "127.0.0.1".to_string(),
+                host_port: p.host_port,
+            })
+            .collect(),
     };
     let hash = config_hash(&spec);
     spec.labels.insert(labels::CONFIG_HASH.to_string(), hash);
     Ok(DesiredContainer {
         app: app.to_string(),
         component: cname.to_string(),
-        depends_on: c
-            .depends_on
-            .iter()
-            .map(|d| names::container(node, app, d))
-            .collect(),
+        depends_on,
         spec,
         image,
         health_timeout_secs,

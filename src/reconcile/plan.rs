@@ -101,6 +101,35 @@ impl Plan {
             && self.containers.iter().all(|s| s.action == Action::Keep)
     }
 
+    /// Split in two: the container steps of the `first` apps, with every image, network and
+    /// volume creation (so they can start); then the other apps' steps and the network removals.
+    /// `up` applies the platform services first, provisions them, then the apps.
+    pub fn split(&self, first: impl Fn(&str) -> bool) -> (Plan, Plan) {
+        let (a, b): (Vec<Step>, Vec<Step>) =
+            self.containers.iter().cloned().partition(|s| first(&s.app));
+        let (create_nets, remove_nets): (Vec<ObjectStep>, Vec<ObjectStep>) = self
+            .networks
+            .iter()
+            .cloned()
+            .partition(|n| n.action == Action::Create);
+        (
+            Plan {
+                node: self.node.clone(),
+                images: self.images.clone(),
+                networks: create_nets,
+                volumes: self.volumes.clone(),
+                containers: a,
+            },
+            Plan {
+                node: self.node.clone(),
+                images: vec![],
+                networks: remove_nets,
+                volumes: vec![],
+                containers: b,
+            },
+        )
+    }
+
     /// Container steps that change something.
     pub fn changes(&self) -> impl Iterator<Item = &Step> {
         self.containers.iter().filter(|s| s.action != Action::Keep)

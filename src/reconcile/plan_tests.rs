@@ -28,6 +28,7 @@ fn desired_container(app: &str, comp: &str, env: &str, image: &str) -> DesiredCo
         read_only: false,
         tmpfs: vec![],
         files: vec![],
+        ports: vec![],
     };
     let h = config_hash(&spec);
     spec.labels.insert(labels::CONFIG_HASH.into(), h);
@@ -241,4 +242,44 @@ fn dependencies_are_carried_into_steps() {
     let d = state(vec![desired_container("a", "db", "1", "img:1"), web]);
     let p = plan(&d, &Observed::default());
     assert_eq!(p.containers[1].depends_on, vec!["cc-n-a-db".to_string()]);
+}
+
+#[test]
+fn split_puts_creations_first_and_removals_last() {
+    let before = state(vec![
+        desired_container("directory", "ldap", "1", "img:1"),
+        desired_container("b", "web", "1", "img:1"),
+    ]);
+    let mut o = running(&before);
+    o.networks.insert("cc-n-gone".into());
+    let after = state(vec![
+        desired_container("directory", "ldap", "2", "img:2"),
+        desired_container("a", "web", "1", "img:1"),
+    ]);
+    let p = plan(&after, &o);
+    let (first, rest) = p.split(|app| app == "directory");
+    assert_eq!(
+        actions(&first),
+        vec![(
+            "cc-n-directory-ldap".into(),
+            Action::Recreate,
+            Reason::ImageChanged
+        )]
+    );
+    assert_eq!(first.images.len(), 1);
+    assert!(first.networks.iter().all(|n| n.action == Action::Create));
+    assert_eq!(
+        actions(&rest),
+        vec![
+            ("cc-n-a-web".into(), Action::Create, Reason::Missing),
+            (
+                "cc-n-b-web".into(),
+                Action::Remove,
+                Reason::NoLongerDeclared
+            ),
+        ]
+    );
+    assert!(rest.images.is_empty() && rest.volumes.is_empty());
+    assert_eq!(rest.networks.len(), 1);
+    assert_eq!(rest.networks[0].action, Action::Remove);
 }

@@ -3,6 +3,8 @@
 //! carrying its node label, even when the test fails.
 #![allow(dead_code)]
 
+pub mod directory;
+
 use commonscloud::engine::{labels, Engine};
 use commonscloud::ops;
 use commonscloud::paths::NodePaths;
@@ -88,8 +90,12 @@ impl TestNode {
         std::fs::write(&self.paths.config, yaml).unwrap();
     }
 
+    pub fn loaded(&self) -> commonscloud::model::Loaded {
+        ops::load(&self.paths).unwrap_or_else(|d| panic!("{d}"))
+    }
+
     pub fn desired(&self) -> DesiredState {
-        let loaded = ops::load(&self.paths).unwrap_or_else(|d| panic!("{d}"));
+        let loaded = self.loaded();
         ops::desired(&self.paths, &loaded, ops::SecretsMode::Create).unwrap()
     }
 
@@ -98,9 +104,15 @@ impl TestNode {
     }
 
     pub async fn up(&self, engine: &Engine) -> ops::UpReport {
-        ops::up(engine, &self.paths, &self.desired(), &Progress::hidden())
-            .await
-            .unwrap()
+        ops::up(
+            engine,
+            &self.paths,
+            &self.loaded(),
+            &self.desired(),
+            &Progress::hidden(),
+        )
+        .await
+        .unwrap()
     }
 
     /// The real binary, pointed at this node.
@@ -181,4 +193,19 @@ pub async fn engine() -> Engine {
     Engine::connect()
         .await
         .expect("a Docker engine (scripts/test starts one)")
+}
+
+/// The plan's changes to the declared apps: (container, action, reason). The node's own
+/// directory is left out; tests that care about it look at it on their own.
+pub fn changes(
+    p: &Plan,
+) -> Vec<(
+    String,
+    commonscloud::reconcile::Action,
+    commonscloud::reconcile::Reason,
+)> {
+    p.changes()
+        .filter(|s| s.app != "directory")
+        .map(|s| (s.container.clone(), s.action, s.reason))
+        .collect()
 }

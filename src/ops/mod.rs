@@ -1,6 +1,8 @@
 //! Operations on a node, shared by the CLI, the tests and the benchmarks: load and validate,
 //! compute the desired state, plan, apply with a journal entry, stop, destroy, report status.
 
+pub mod directory;
+
 use crate::engine::{labels, Engine, EngineError};
 use crate::model::{self, Diagnostics, Loaded};
 use crate::paths::NodePaths;
@@ -30,6 +32,8 @@ pub enum OpsError {
     Secrets(#[from] SecretError),
     #[error("journal: {0}")]
     State(#[from] StateError),
+    #[error("directory: {0}")]
+    Directory(#[from] crate::directory::DirectoryError),
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -59,9 +63,35 @@ impl OpsError {
     }
 }
 
-/// Load `node.yaml` and the recipes it uses; validate everything.
+/// Load `node.yaml` and the recipes it uses; validate everything; add the platform services
+/// every node runs (the directory) as app instances of their own.
 pub fn load(paths: &NodePaths) -> Result<Loaded, Diagnostics> {
-    model::load(&paths.config, &paths.recipes_dir, &paths.images_dir)
+    let mut loaded = model::load(&paths.config, &paths.recipes_dir, &paths.images_dir)?;
+    if PLATFORM_ENABLED {
+        for (i, id) in model::PLATFORM_APPS.iter().enumerate() {
+            let recipe = model::load_recipe(&paths.recipes_dir, id, &paths.images_dir)?;
+            loaded.recipes.insert((*id).to_string(), recipe);
+            loaded.node.apps.insert(
+                i,
+                model::AppInstance {
+                    recipe: (*id).to_string(),
+                    host: (*id).to_string(),
+                    id: Some((*id).to_string()),
+                    collective: None,
+                    settings: BTreeMap::new(),
+                },
+            );
+        }
+    }
+    Ok(loaded)
+}
+
+/// Whether `up` runs the platform services (the directory) on every node.
+pub const PLATFORM_ENABLED: bool = true;
+
+/// Whether an app instance is one of the platform services.
+pub fn is_platform(app: &str) -> bool {
+    model::PLATFORM_APPS.contains(&app)
 }
 
 /// Whether computing the desired state may create missing secrets.
@@ -99,7 +129,11 @@ pub fn desired(
         };
         let id = app.instance_id();
         let mut mine = BTreeMap::new();
-        for name in &recipe.recipe.secrets {
+        let mut names = recipe.recipe.secrets.clone();
+        if recipe.recipe.addons.contains(&crate::model::Addon::Ldap) {
+            names.push(desired::LDAP_PASSWORD_SECRET.to_string());
+        }
+        for name in &names {
             let scope = secret_scope(&loaded.node.node_id(), &id);
             let value = match (&store, mode) {
                 (Some(store), SecretsMode::Create) => {
@@ -144,6 +178,39 @@ pub struct UpReport {
     pub journal_id: i64,
     pub plan: Plan,
     pub apply: ApplyReport,
+    /// What the directory was made to hold (when the platform services run).
+    pub directory: Option<directory::Provisioned>,
+}
+
+/// Apply the platform services first; once they are healthy, make the directory hold what
+/// node.yaml declares (collectives, app accounts and groups); then apply the apps, which may
+/// log in to it from their first start.
+async fn run_up(
+    engine: &Engine,
+    paths: &NodePaths,
+    loaded: &Loaded,
+    desired: &DesiredState,
+    plan: &Plan,
+    progress: &Progress,
+) -> Result<(ApplyReport, Option<directory::Provisioned>), OpsError> {
+    if !PLATFORM_ENABLED {
+        return Ok((apply::apply(engine, desired, plan, progress).await?, None));
+    }
+    let (platform, apps) = plan.split(is_platform);
+    let mut report = apply::apply(engine, desired, &platform, progress).await?;
+    if !report.succeeded() {
+        return Ok((report, None));
+    }
+    let conn = directory::connection(engine, paths, loaded).await?;
+    let dir = crate::directory::Directory::connect(&conn).await?;
+    let provisioned = directory::provision(&dir, paths, loaded).await;
+    dir.close().await;
+    let provisioned = provisioned?;
+    let rest = apply::apply(engine, desired, &apps, progress).await?;
+    report.steps.extend(rest.steps);
+    report.hooks.extend(rest.hooks);
+    report.seconds += rest.seconds;
+    Ok((report, Some(provisioned)))
 }
 
 /// Holds the node's lock for the duration of an operation.
@@ -177,10 +244,19 @@ pub fn lock(paths: &NodePaths) -> Result<NodeLock, OpsError> {
 pub async fn up(
     engine: &Engine,
     paths: &NodePaths,
+    loaded: &Loaded,
     desired: &DesiredState,
     progress: &Progress,
 ) -> Result<UpReport, OpsError> {
-    up_until(engine, paths, desired, progress, std::future::pending()).await
+    up_until(
+        engine,
+        paths,
+        loaded,
+        desired,
+        progress,
+        std::future::pending(),
+    )
+    .await
 }
 
 /// `up` that stops early when `cancel` completes (Ctrl-C): the journal records the run as
@@ -188,6 +264,7 @@ pub async fn up(
 pub async fn up_until(
     engine: &Engine,
     paths: &NodePaths,
+    loaded: &Loaded,
     desired: &DesiredState,
     progress: &Progress,
     cancel: impl std::future::Future<Output = ()>,
@@ -199,7 +276,7 @@ pub async fn up_until(
     let plan_json = serde_json::to_string(&plan).unwrap_or_default();
     let id = journal.begin("up", &desired.node, &plan_json, OffsetDateTime::now_utc())?;
     let result = tokio::select! {
-        r = apply::apply(engine, desired, &plan, progress) => r,
+        r = run_up(engine, paths, loaded, desired, &plan, progress) => r,
         () = cancel => {
             journal.finish(id, Outcome::Interrupted, "interrupted", OffsetDateTime::now_utc())?;
             return Err(OpsError::Interrupted);
@@ -207,7 +284,7 @@ pub async fn up_until(
     };
     let now = OffsetDateTime::now_utc();
     match result {
-        Ok(report) => {
+        Ok((report, provisioned)) => {
             let detail = serde_json::to_string(&report).unwrap_or_default();
             let outcome = if report.succeeded() {
                 Outcome::Succeeded
@@ -219,11 +296,12 @@ pub async fn up_until(
                 journal_id: id,
                 plan,
                 apply: report,
+                directory: provisioned,
             })
         }
         Err(e) => {
             journal.finish(id, Outcome::Failed, &e.to_string(), now)?;
-            Err(e.into())
+            Err(e)
         }
     }
 }
@@ -271,6 +349,8 @@ pub struct Destroyed {
     pub containers: Vec<String>,
     pub volumes: Vec<String>,
     pub networks: Vec<String>,
+    /// Directory entries removed: the app's account and access groups.
+    pub directory: Vec<String>,
 }
 
 /// Remove everything of an app instance, data included. The caller has asked for confirmation;
@@ -281,6 +361,11 @@ pub async fn destroy(
     loaded: &Loaded,
     app: &str,
 ) -> Result<Destroyed, OpsError> {
+    if is_platform(app) {
+        return Err(OpsError::Refused(format!(
+            "`{app}` is one of the node's own services and cannot be destroyed"
+        )));
+    }
     if loaded.node.apps.iter().any(|a| a.instance_id() == app) {
         return Err(OpsError::Refused(format!(
             "app `{app}` is still declared in {}; remove it from `apps` and run `commonscloud up` first",
@@ -291,7 +376,10 @@ pub async fn destroy(
     let _lock = lock(paths)?;
     let journal = Journal::open(paths.journal_file())?;
     let id = journal.begin("destroy", &node, app, OffsetDateTime::now_utc())?;
-    let result = destroy_objects(engine, paths, &node, app).await;
+    let mut result = destroy_objects(engine, paths, &node, app).await;
+    if let (true, Ok(out)) = (PLATFORM_ENABLED, &mut result) {
+        out.directory = directory::forget_app(engine, paths, loaded, app).await?;
+    }
     let (outcome, detail) = match &result {
         Ok(out) => (
             Outcome::Succeeded,
@@ -344,7 +432,7 @@ async fn destroy_objects(
 }
 
 /// The secret store scope of an app instance.
-fn secret_scope(node: &str, app: &str) -> String {
+pub(crate) fn secret_scope(node: &str, app: &str) -> String {
     format!("{node}-{app}")
 }
 
