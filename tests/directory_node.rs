@@ -352,6 +352,6 @@ async fn the_directory_commands_manage_collectives_people_and_admins() {
     );
     ok(&["member", "remove", "coop", "bob"]);
     ok(&["collective", "remove", "coop"]);
-    ok(&["user", "remove", "bob"]);
+    ok(&["user", "remove", "bob", "--yes"]);
     assert!(!whoami());
 }

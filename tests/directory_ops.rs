@@ -91,6 +91,18 @@ async fn snapshot(d: &TestDirectory) -> Snapshot {
     out
 }
 
+/// The refusal to take away a collective's last admin, saying what to do instead.
+fn last_admin(e: &DirectoryError, username: &str, collective: &str) -> bool {
+    matches!(e, DirectoryError::LastAdmin { .. })
+        && e.is_bad_input()
+        && e.to_string().contains(&format!(
+            "`{username}` is the last admin of collective `{collective}`"
+        ))
+        && e.to_string().contains("grant another admin first")
+        && e.to_string()
+            .contains(&format!("commonscloud admin grant {collective} <username>"))
+}
+
 fn is_invalid(e: &DirectoryError, what: &str) -> bool {
     matches!(e, DirectoryError::Invalid { what: w, .. } if *w == what)
 }
@@ -222,17 +234,46 @@ async fn collectives_people_and_membership() {
         DirectoryError::NotFound { .. }
     ));
 
-    // revoke keeps the membership; remove_member also takes admin rights away.
+    // The last admin can be neither revoked nor removed while others are in the collective;
+    // the message says what to do, and nothing changes.
+    let before = snapshot(&d).await;
+    let last = dir.revoke_admin("femprocomuns", "carol").await.unwrap_err();
+    assert!(last_admin(&last, "carol", "femprocomuns"), "{last}");
+    dir.add_member("femprocomuns", "bob").await.unwrap();
+    let last = dir
+        .remove_member("femprocomuns", "carol")
+        .await
+        .unwrap_err();
+    assert!(last_admin(&last, "carol", "femprocomuns"), "{last}");
+    dir.remove_member("femprocomuns", "bob").await.unwrap();
+    assert_eq!(
+        before,
+        snapshot(&d).await,
+        "a refused change changed something"
+    );
+    // Someone who is not an admin gets the usual answer.
+    let e = dir.revoke_admin("femprocomuns", "bob").await.unwrap_err();
+    assert!(matches!(e, DirectoryError::NotFound { .. }), "{e}");
+
+    // With another admin, revoke keeps the membership; remove_member also takes admin rights
+    // away.
+    dir.grant_admin("femprocomuns", "bob").await.unwrap();
     dir.revoke_admin("femprocomuns", "carol").await.unwrap();
     assert_eq!(
         dir.show_user("carol").await.unwrap().admin_of,
         Vec::<String>::new()
     );
-    assert_eq!(dir.people_of("femprocomuns").await.unwrap(), ["carol"]);
+    assert_eq!(
+        dir.people_of("femprocomuns").await.unwrap(),
+        ["bob", "carol"]
+    );
     dir.grant_admin("femprocomuns", "carol").await.unwrap();
     dir.remove_member("femprocomuns", "carol").await.unwrap();
     let c = dir.show_user("carol").await.unwrap();
     assert!(c.collectives.is_empty() && c.admin_of.is_empty(), "{c:?}");
+    // The last admin who is also the last member may leave: that empties the collective.
+    dir.remove_member("femprocomuns", "bob").await.unwrap();
+    assert!(dir.people_of("femprocomuns").await.unwrap().is_empty());
 
     // remove_user takes the person out of every group first.
     dir.add_member("femprocomuns", "alice").await.unwrap();
@@ -381,6 +422,14 @@ async fn admins_act_through_the_portal_only_on_their_own_collective() {
 
     // Alice manages collective a, through the portal, judged by slapd as alice.
     portal.add_member_as(&alice_a, "carol").await.unwrap();
+    // Alice is its only admin: she can neither step down nor leave while carol is in it.
+    let last = portal.revoke_admin_as(&alice_a, "alice").await.unwrap_err();
+    assert!(last_admin(&last, "alice", "a"), "{last}");
+    let last = portal
+        .remove_member_as(&alice_a, "alice")
+        .await
+        .unwrap_err();
+    assert!(last_admin(&last, "alice", "a"), "{last}");
     portal.grant_admin_as(&alice_a, "carol").await.unwrap();
     portal.revoke_admin_as(&alice_a, "carol").await.unwrap();
     portal.remove_member_as(&alice_a, "carol").await.unwrap();
@@ -390,18 +439,20 @@ async fn admins_act_through_the_portal_only_on_their_own_collective() {
     let e = portal.add_member("a", "carol").await.unwrap_err();
     assert!(matches!(e, DirectoryError::NotAllowed { .. }), "{e}");
 
-    // A proof that went stale is refused by slapd itself: alice is no longer an admin of a.
+    // A proof that went stale is refused by slapd itself: alice is no longer an admin of a
+    // (bob is, so that a keeps an admin).
+    sup.grant_admin("a", "bob").await.unwrap();
     sup.revoke_admin("a", "alice").await.unwrap();
     let e = portal.add_member_as(&alice_a, "carol").await.unwrap_err();
     assert!(matches!(e, DirectoryError::NotAllowed { .. }), "{e}");
     assert!(e.to_string().contains("(as `alice`)"), "{e}");
-    assert_eq!(sup.people_of("a").await.unwrap(), ["alice"]);
+    assert_eq!(sup.people_of("a").await.unwrap(), ["alice", "bob"]);
 
     // Bob, admin of b, proved for b, cannot reach a: the type carries the collective.
     let bob_b = portal.prove_admin("bob", "b").await.unwrap();
     portal.add_member_as(&bob_b, "carol").await.unwrap();
     assert_eq!(sup.people_of("b").await.unwrap(), ["bob", "carol"]);
-    assert_eq!(sup.people_of("a").await.unwrap(), ["alice"]);
+    assert_eq!(sup.people_of("a").await.unwrap(), ["alice", "bob"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

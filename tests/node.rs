@@ -163,8 +163,11 @@ async fn changing_the_image_rebuilds_and_recreates() {
     let web = node.container_name("hello", "web");
     let before = node.inspect(&web, "{{.Image}}");
 
-    let marker = node.share().join("images/hello/test-marker.txt");
-    std::fs::write(&marker, format!("{}\n", node.name)).unwrap();
+    // A change to a file the image is made of (its entrypoint), unique to this test.
+    let entrypoint = node.share().join("images/hello/entrypoint.sh");
+    let mut text = std::fs::read_to_string(&entrypoint).unwrap();
+    text.push_str(&format!("# changed by test node {}\n", node.name));
+    std::fs::write(&entrypoint, text).unwrap();
     let plan = node.plan(&engine).await;
     assert_eq!(
         changes(&plan),

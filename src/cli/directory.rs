@@ -1,10 +1,12 @@
-//! `commonscloud directory …`: collectives, people, membership and admins, as the supervisor.
+//! `commonscloud collective|user|member|admin …`: collectives, people, membership and admins, as
+//! the supervisor.
 
 use super::output::{emit, json, say};
 use crate::directory::{Connection, Directory, DirectoryError, NewUser};
 use clap::Subcommand;
 use rand::distr::{Alphanumeric, SampleString};
-use std::io::IsTerminal;
+use serde::Serialize;
+use std::io::{IsTerminal, Write};
 
 #[derive(Debug, Subcommand)]
 pub enum DirectoryCommand {
@@ -92,8 +94,13 @@ pub enum UserCmd {
         #[arg(long)]
         generate: bool,
     },
-    /// Delete an account, after taking it out of every group.
-    Remove { username: String },
+    /// Delete an account for good, after taking it out of every group.
+    Remove {
+        username: String,
+        /// Do not ask for confirmation (needed when standard input is not a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,13 +131,20 @@ pub enum AdminCmd {
     },
 }
 
-/// Run one `directory` command against the directory `conn` points to.
+/// Run one `collective|user|member|admin` command against the directory `conn` points to.
 pub async fn run(cmd: DirectoryCommand, conn: &Connection) -> Result<(), DirectoryError> {
-    // Ask for a password before connecting: nobody holds a connection while typing.
+    // Ask for a password or a confirmation before connecting: nobody holds a connection
+    // while typing.
     let password = match &cmd {
         DirectoryCommand::User {
             cmd: UserCmd::Passwd { username, generate },
         } => Some(new_password(username, *generate)?),
+        DirectoryCommand::User {
+            cmd: UserCmd::Remove { username, yes },
+        } => {
+            confirm_removal(username, *yes)?;
+            None
+        }
         _ => None,
     };
     let dir = Directory::connect(conn).await?;
@@ -150,30 +164,21 @@ async fn dispatch(
                 dir.ensure_collective(&id, &name).await?;
                 say!("collective `{id}` ({name}) is ready");
             }
-            CollectiveCmd::List { json: as_json } => {
-                let list = dir.list_collectives().await?;
-                if as_json {
-                    json(&list);
-                } else {
-                    let rows = list
-                        .iter()
-                        .map(|c| {
-                            vec![
-                                c.id.clone(),
-                                c.name.clone(),
-                                c.members.to_string(),
-                                dash_if_empty(c.admins.join(", ")),
-                            ]
-                        })
-                        .collect::<Vec<_>>();
-                    table(&["ID", "NAME", "MEMBERS", "ADMINS"], &rows);
-                }
-            }
+            CollectiveCmd::List { json: as_json } => list(
+                &dir.list_collectives().await?,
+                as_json,
+                &["ID", "NAME", "MEMBERS", "ADMINS"],
+                |c| {
+                    vec![
+                        c.id.clone(),
+                        c.name.clone(),
+                        c.members.to_string(),
+                        dash_if_empty(c.admins.join(", ")),
+                    ]
+                },
+            ),
             CollectiveCmd::Show { id, json: as_json } => {
-                let c = dir.show_collective(&id).await?;
-                if as_json {
-                    json(&c);
-                } else {
+                show(&dir.show_collective(&id).await?, as_json, |c| {
                     say!("collective `{}`: {}", c.id, c.name);
                     say!("  admins:   {}", dash_if_empty(c.admins.join(", ")));
                     say!(
@@ -182,7 +187,7 @@ async fn dispatch(
                         listed(&c.members)
                     );
                     say!("  services: {}", dash_if_empty(c.services.join(", ")));
-                }
+                })
             }
             CollectiveCmd::Remove { id } => {
                 dir.remove_collective(&id).await?;
@@ -204,49 +209,32 @@ async fn dispatch(
                 })
                 .await?;
                 say!(
-                    "user `{username}` created; set a password with `commonscloud directory user passwd {username}`"
+                    "user `{username}` created; set a password with `commonscloud user passwd {username}`"
                 );
             }
-            UserCmd::List { json: as_json } => {
-                let users = dir.list_users().await?;
-                if as_json {
-                    json(&users);
-                } else {
-                    let rows = users
-                        .iter()
-                        .map(|u| {
-                            vec![
-                                u.username.clone(),
-                                u.display_name.clone(),
-                                u.email.clone(),
-                                dash_if_empty(u.collectives.join(", ")),
-                                if u.disabled { "disabled" } else { "active" }.into(),
-                            ]
-                        })
-                        .collect::<Vec<_>>();
-                    table(
-                        &["USERNAME", "NAME", "EMAIL", "COLLECTIVES", "STATE"],
-                        &rows,
-                    );
-                }
-            }
+            UserCmd::List { json: as_json } => list(
+                &dir.list_users().await?,
+                as_json,
+                &["USERNAME", "NAME", "EMAIL", "COLLECTIVES", "STATE"],
+                |u| {
+                    vec![
+                        u.username.clone(),
+                        u.display_name.clone(),
+                        u.email.clone(),
+                        dash_if_empty(u.collectives.join(", ")),
+                        state(u.disabled).into(),
+                    ]
+                },
+            ),
             UserCmd::Show {
                 username,
                 json: as_json,
-            } => {
-                let u = dir.show_user(&username).await?;
-                if as_json {
-                    json(&u);
-                } else {
-                    say!("user `{}`: {} <{}>", u.username, u.display_name, u.email);
-                    say!("  collectives: {}", dash_if_empty(u.collectives.join(", ")));
-                    say!("  admin of:    {}", dash_if_empty(u.admin_of.join(", ")));
-                    say!(
-                        "  state:       {}",
-                        if u.disabled { "disabled" } else { "active" }
-                    );
-                }
-            }
+            } => show(&dir.show_user(&username).await?, as_json, |u| {
+                say!("user `{}`: {} <{}>", u.username, u.display_name, u.email);
+                say!("  collectives: {}", dash_if_empty(u.collectives.join(", ")));
+                say!("  admin of:    {}", dash_if_empty(u.admin_of.join(", ")));
+                say!("  state:       {}", state(u.disabled));
+            }),
             UserCmd::Disable { username } => {
                 dir.disable(&username).await?;
                 say!("user `{username}` is disabled; `enable` lets them log in again");
@@ -268,7 +256,7 @@ async fn dispatch(
                     say!("password of `{username}` set");
                 }
             }
-            UserCmd::Remove { username } => {
+            UserCmd::Remove { username, .. } => {
                 dir.remove_user(&username).await?;
                 say!("user `{username}` removed");
             }
@@ -305,6 +293,34 @@ async fn dispatch(
                 say!("`{username}` is no longer an admin of `{collective}` (still a member)");
             }
         },
+    }
+    Ok(())
+}
+
+/// Removing an account cannot be undone: without `--yes`, the username must be typed again on
+/// a terminal; off a terminal, `--yes` is required.
+fn confirm_removal(username: &str, yes: bool) -> Result<(), DirectoryError> {
+    crate::directory::names::username(username)?;
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(DirectoryError::NotConfirmed {
+            message: format!(
+                "removing user `{username}` deletes the account for good; pass --yes to confirm"
+            ),
+        });
+    }
+    eprint!(
+        "This deletes the account `{username}` for good and takes it out of every group.\nType the username to confirm: "
+    );
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).ok();
+    if answer.trim() != username {
+        return Err(DirectoryError::NotConfirmed {
+            message: format!("not confirmed; user `{username}` was not removed"),
+        });
     }
     Ok(())
 }
@@ -356,6 +372,37 @@ fn new_password(username: &str, generate: bool) -> Result<NewPassword, Directory
         value,
         generated: false,
     })
+}
+
+/// A listing: as JSON, or as a table with one row per item.
+fn list<T: Serialize>(
+    items: &[T],
+    as_json: bool,
+    header: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) {
+    if as_json {
+        json(items);
+    } else {
+        table(header, &items.iter().map(row).collect::<Vec<_>>());
+    }
+}
+
+/// One item: as JSON, or as `human` says it.
+fn show<T: Serialize>(item: &T, as_json: bool, human: impl FnOnce(&T)) {
+    if as_json {
+        json(item);
+    } else {
+        human(item);
+    }
+}
+
+fn state(disabled: bool) -> &'static str {
+    if disabled {
+        "disabled"
+    } else {
+        "active"
+    }
 }
 
 fn people_count(n: usize) -> String {
@@ -444,6 +491,27 @@ mod tests {
         assert!(Cli::try_parse_from(["x", "admin", "grant", "fki", "alice"]).is_ok());
         assert!(Cli::try_parse_from(["x", "member", "remove", "fki", "alice"]).is_ok());
         assert!(Cli::try_parse_from(["x", "user", "list", "--json"]).is_ok());
+        let c = Cli::try_parse_from(["x", "user", "remove", "bob", "--yes"]).unwrap();
+        assert!(matches!(
+            c.cmd,
+            DirectoryCommand::User {
+                cmd: UserCmd::Remove { yes: true, .. }
+            }
+        ));
+    }
+
+    #[test]
+    fn removing_an_account_is_confirmed() {
+        assert!(confirm_removal("bob", true).is_ok());
+        // A bad name is refused before anything is asked.
+        let e = confirm_removal("Bob*", true).unwrap_err();
+        assert!(e.is_bad_input(), "{e}");
+        // `cargo test` runs without a terminal on standard input here, as scripts do.
+        if !std::io::stdin().is_terminal() {
+            let e = confirm_removal("bob", false).unwrap_err();
+            assert!(e.is_bad_input(), "{e}");
+            assert!(e.to_string().contains("pass --yes"), "{e}");
+        }
     }
 
     #[test]

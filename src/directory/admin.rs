@@ -4,7 +4,9 @@
 //!
 //! The writes are sent with the proxied authorization control (RFC 4370), so slapd judges
 //! each one as that admin too: an `AdminOf` for one collective cannot change another, even if
-//! the portal's own account could.
+//! the portal's own account could. The operations that take an `AdminOf` (`add_member_as`,
+//! `remove_member_as`, `grant_admin_as`, `revoke_admin_as`) are made next to their supervisor
+//! twins, in `groups.rs`.
 
 use super::client::Directory;
 use super::collectives::no_collective;
@@ -32,7 +34,7 @@ impl AdminOf {
         &self.collective
     }
 
-    fn acting(&self) -> Acting<'_> {
+    pub(super) fn acting(&self) -> Acting<'_> {
         Acting::As {
             dn: &self.actor_dn,
             actor: &self.actor,
@@ -80,45 +82,5 @@ impl Directory {
             actor_dn,
             collective: collective.to_string(),
         })
-    }
-
-    /// [`Directory::add_member`] to the admin's collective, judged by slapd as the admin.
-    pub async fn add_member_as(
-        &self,
-        admin: &AdminOf,
-        username: &str,
-    ) -> Result<(), DirectoryError> {
-        self.add_member_acting(&admin.collective, username, admin.acting())
-            .await
-    }
-
-    /// [`Directory::remove_member`] from the admin's collective, judged by slapd as the admin.
-    pub async fn remove_member_as(
-        &self,
-        admin: &AdminOf,
-        username: &str,
-    ) -> Result<(), DirectoryError> {
-        self.remove_member_acting(&admin.collective, username, admin.acting())
-            .await
-    }
-
-    /// [`Directory::grant_admin`] in the admin's collective, judged by slapd as the admin.
-    pub async fn grant_admin_as(
-        &self,
-        admin: &AdminOf,
-        username: &str,
-    ) -> Result<(), DirectoryError> {
-        self.grant_admin_acting(&admin.collective, username, admin.acting())
-            .await
-    }
-
-    /// [`Directory::revoke_admin`] in the admin's collective, judged by slapd as the admin.
-    pub async fn revoke_admin_as(
-        &self,
-        admin: &AdminOf,
-        username: &str,
-    ) -> Result<(), DirectoryError> {
-        self.revoke_admin_acting(&admin.collective, username, admin.acting())
-            .await
     }
 }

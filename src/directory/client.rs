@@ -160,10 +160,7 @@ impl Directory {
         while let Some(entry) = stream.next().await? {
             entries.push(SearchEntry::construct(entry));
         }
-        let res = stream.finish().await;
-        if res.rc != rc::SUCCESS {
-            return Err(res.into());
-        }
+        ok(stream.finish().await)?;
         Ok(entries)
     }
 
@@ -178,9 +175,7 @@ impl Directory {
         let mut ldap = self.handle(None);
         let ldap3::SearchResult(entries, res) =
             ldap.search(base, scope, filter, attrs.to_vec()).await?;
-        if res.rc != rc::SUCCESS {
-            return Err(res.into());
-        }
+        ok(res)?;
         Ok(entries.into_iter().map(SearchEntry::construct).collect())
     }
 

@@ -34,7 +34,7 @@ pub struct CollectiveDetail {
 pub(super) fn no_collective(id: &str) -> DirectoryError {
     DirectoryError::NotFound {
         what: format!("collective `{id}`"),
-        hint: "`commonscloud directory collective list` shows the existing ones".into(),
+        hint: "`commonscloud collective list` shows the existing ones".into(),
     }
 }
 
@@ -239,7 +239,7 @@ impl Directory {
                 list_some(&people)
             ));
             first_steps.push(format!(
-                "the members (`commonscloud directory member remove {id} <username>`)"
+                "the members (`commonscloud member remove {id} <username>`)"
             ));
         }
         if !detail.services.is_empty() {
@@ -272,7 +272,7 @@ impl Directory {
                     return Err(DirectoryError::NotEmpty {
                         what: format!("collective `{id}`"),
                         remaining: "entries added while it was being removed".into(),
-                        first: format!("those (see `commonscloud directory collective show {id}`)"),
+                        first: format!("those (see `commonscloud collective show {id}`)"),
                     })
                 }
                 Err(f) => return Err(f.into_error(action)),

@@ -29,8 +29,16 @@ pub enum DirectoryError {
         remaining: String,
         first: String,
     },
-    #[error("`{actor}` is not an admin of collective `{collective}` — an admin of `{collective}` can grant them the right (`commonscloud directory admin grant {collective} {actor}`)")]
+    #[error("`{actor}` is not an admin of collective `{collective}` — an admin of `{collective}` can grant them the right (`commonscloud admin grant {collective} {actor}`)")]
     NotAdmin { actor: String, collective: String },
+    #[error("`{username}` is the last admin of collective `{collective}`, which still has members — grant another admin first (`commonscloud admin grant {collective} <username>`); nothing was changed")]
+    LastAdmin {
+        username: String,
+        collective: String,
+    },
+    /// Something that cannot be undone was not confirmed; `message` says how to confirm.
+    #[error("{message}")]
+    NotConfirmed { message: String },
     #[error("not allowed to {action}: {detail}")]
     NotAllowed { action: String, detail: String },
     #[error("the directory refused to {action}: {detail}")]
@@ -55,6 +63,8 @@ impl DirectoryError {
                 | DirectoryError::AlreadyExists { .. }
                 | DirectoryError::NotEmpty { .. }
                 | DirectoryError::NotAdmin { .. }
+                | DirectoryError::LastAdmin { .. }
+                | DirectoryError::NotConfirmed { .. }
         )
     }
 
@@ -153,7 +163,7 @@ impl Fault {
             rc::NO_SUCH_OBJECT => DirectoryError::NotFound {
                 what: format!("the entry needed to {action}"),
                 hint: if text.trim().is_empty() {
-                    "check the names with `commonscloud directory … list`".into()
+                    "check the names with `commonscloud collective list` and `commonscloud user list`".into()
                 } else {
                     format!("the directory says: {}", text.trim())
                 },

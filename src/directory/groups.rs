@@ -4,9 +4,14 @@
 //!
 //! Each write takes an optional proxied identity: the supervisor writes as itself; the portal
 //! writes "as" a proven collective admin (see [`super::AdminOf`]) so that slapd's access rules
-//! judge the write as that person.
+//! judge the write as that person. Both kinds of operation are the same code, with a different
+//! [`Acting`].
+//!
+//! A collective that has members keeps at least one admin: the last one can be neither revoked
+//! nor removed while anybody else is in it.
 
-use super::client::Directory;
+use super::admin::AdminOf;
+use super::client::{values, Directory};
 use super::collectives::no_collective;
 use super::error::{rc, DirectoryError, Fault};
 use super::filter;
@@ -39,45 +44,83 @@ impl Acting<'_> {
     }
 }
 
-impl Directory {
+/// Whether a write puts a person in a group or takes them out.
+#[derive(Clone, Copy)]
+pub(super) enum Change {
+    Add,
+    Delete,
+}
+
+/// Which of a collective's own groups a write is about.
+#[derive(Clone, Copy)]
+enum Role {
+    Member,
+    Admin,
+}
+
+impl Role {
+    /// `a member`, `an admin`.
+    fn a(self) -> &'static str {
+        match self {
+            Role::Member => "a member",
+            Role::Admin => "an admin",
+        }
+    }
+
+    fn plural(self) -> &'static str {
+        match self {
+            Role::Member => "members",
+            Role::Admin => "admins",
+        }
+    }
+}
+
+/// Each membership operation twice: as the supervisor (`Acting::Bound`), and for a proven admin
+/// of the collective (`…_as`, judged by slapd as that admin). Both call the one `…_acting`
+/// method that does the work.
+macro_rules! membership_operations {
+    ($($(#[$doc:meta])* $name:ident, $name_as:ident => $acting:ident;)+) => {
+        impl Directory {
+            $(
+                $(#[$doc])*
+                pub async fn $name(
+                    &self,
+                    collective: &str,
+                    username: &str,
+                ) -> Result<(), DirectoryError> {
+                    self.$acting(collective, username, Acting::Bound).await
+                }
+
+                #[doc = concat!(
+                    "[`Directory::", stringify!($name), "`] in the admin's collective, judged by ",
+                    "slapd as the admin."
+                )]
+                pub async fn $name_as(
+                    &self,
+                    admin: &AdminOf,
+                    username: &str,
+                ) -> Result<(), DirectoryError> {
+                    self.$acting(admin.collective(), username, admin.acting()).await
+                }
+            )+
+        }
+    };
+}
+
+membership_operations! {
     /// Make `username` a member of `collective`.
-    pub async fn add_member(&self, collective: &str, username: &str) -> Result<(), DirectoryError> {
-        self.add_member_acting(collective, username, Acting::Bound)
-            .await
-    }
-
+    add_member, add_member_as => add_member_acting;
     /// Take `username` out of `collective`: out of its members, its admins and its service
-    /// groups.
-    pub async fn remove_member(
-        &self,
-        collective: &str,
-        username: &str,
-    ) -> Result<(), DirectoryError> {
-        self.remove_member_acting(collective, username, Acting::Bound)
-            .await
-    }
-
+    /// groups. Refused for its last admin while others are still in it.
+    remove_member, remove_member_as => remove_member_acting;
     /// Make `username` an admin of `collective`, and a member if they were not.
-    pub async fn grant_admin(
-        &self,
-        collective: &str,
-        username: &str,
-    ) -> Result<(), DirectoryError> {
-        self.grant_admin_acting(collective, username, Acting::Bound)
-            .await
-    }
+    grant_admin, grant_admin_as => grant_admin_acting;
+    /// `username` stays a member, but no longer an admin. Refused for the last admin.
+    revoke_admin, revoke_admin_as => revoke_admin_acting;
+}
 
-    /// `username` stays a member, but no longer an admin.
-    pub async fn revoke_admin(
-        &self,
-        collective: &str,
-        username: &str,
-    ) -> Result<(), DirectoryError> {
-        self.revoke_admin_acting(collective, username, Acting::Bound)
-            .await
-    }
-
-    pub(super) async fn add_member_acting(
+impl Directory {
+    async fn add_member_acting(
         &self,
         collective: &str,
         username: &str,
@@ -86,23 +129,18 @@ impl Directory {
         names::collective_id(collective)?;
         self.require_user(username).await?;
         let action = acting.describe(format!("add `{username}` to collective `{collective}`"));
-        match self
-            .add_value(&self.tree.members(collective), username, acting)
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(f) if f.code() == Some(rc::ATTRIBUTE_OR_VALUE_EXISTS) => {
-                Err(DirectoryError::AlreadyExists {
-                    what: format!("`{username}` as a member of `{collective}`"),
-                    hint: "nothing was changed".into(),
-                })
-            }
-            Err(f) if f.code() == Some(rc::NO_SUCH_OBJECT) => Err(no_collective(collective)),
-            Err(f) => Err(f.into_error(action)),
-        }
+        self.write_role(
+            collective,
+            username,
+            Role::Member,
+            Change::Add,
+            acting,
+            &action,
+        )
+        .await
     }
 
-    pub(super) async fn remove_member_acting(
+    async fn remove_member_acting(
         &self,
         collective: &str,
         username: &str,
@@ -113,6 +151,8 @@ impl Directory {
         let action = acting.describe(format!(
             "remove `{username}` from collective `{collective}`"
         ));
+        self.keep_an_admin(collective, username, true, &action)
+            .await?;
         let person = self.tree.person(username);
         // Admins and service groups first, members last: an interrupted removal is finished
         // by running it again.
@@ -133,29 +173,22 @@ impl Directory {
             Err(f) => return Err(f.into_error(action)),
         }
         for g in groups {
-            match self.delete_value(&g, username, acting).await {
-                Ok(()) => {}
-                Err(f) if f.code() == Some(rc::NO_SUCH_ATTRIBUTE) => {}
-                Err(f) => return Err(f.into_error(action)),
-            }
+            self.write_member(&g, &person, Change::Delete, acting)
+                .await
+                .map_err(|f| f.into_error(action.clone()))?;
         }
-        match self
-            .delete_value(&self.tree.members(collective), username, acting)
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(f) if f.code() == Some(rc::NO_SUCH_ATTRIBUTE) => Err(DirectoryError::NotFound {
-                what: format!("`{username}` as a member of `{collective}`"),
-                hint: format!(
-                    "`commonscloud directory collective show {collective}` lists its members"
-                ),
-            }),
-            Err(f) if f.code() == Some(rc::NO_SUCH_OBJECT) => Err(no_collective(collective)),
-            Err(f) => Err(f.into_error(action)),
-        }
+        self.write_role(
+            collective,
+            username,
+            Role::Member,
+            Change::Delete,
+            acting,
+            &action,
+        )
+        .await
     }
 
-    pub(super) async fn grant_admin_acting(
+    async fn grant_admin_acting(
         &self,
         collective: &str,
         username: &str,
@@ -168,23 +201,18 @@ impl Directory {
         let action = acting.describe(format!(
             "make `{username}` an admin of collective `{collective}`"
         ));
-        match self
-            .add_value(&self.tree.admins(collective), username, acting)
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(f) if f.code() == Some(rc::ATTRIBUTE_OR_VALUE_EXISTS) => {
-                Err(DirectoryError::AlreadyExists {
-                    what: format!("`{username}` as an admin of `{collective}`"),
-                    hint: "nothing was changed".into(),
-                })
-            }
-            Err(f) if f.code() == Some(rc::NO_SUCH_OBJECT) => Err(no_collective(collective)),
-            Err(f) => Err(f.into_error(action)),
-        }
+        self.write_role(
+            collective,
+            username,
+            Role::Admin,
+            Change::Add,
+            acting,
+            &action,
+        )
+        .await
     }
 
-    pub(super) async fn revoke_admin_acting(
+    async fn revoke_admin_acting(
         &self,
         collective: &str,
         username: &str,
@@ -195,50 +223,130 @@ impl Directory {
         let action = acting.describe(format!(
             "revoke `{username}` as an admin of collective `{collective}`"
         ));
-        match self
-            .delete_value(&self.tree.admins(collective), username, acting)
+        self.keep_an_admin(collective, username, false, &action)
+            .await?;
+        self.write_role(
+            collective,
+            username,
+            Role::Admin,
+            Change::Delete,
+            acting,
+            &action,
+        )
+        .await
+    }
+
+    /// Add `username` to, or delete them from, `collective`'s members or admins. Adding someone
+    /// already there and deleting someone not there are errors that say so; a missing group
+    /// means a missing collective.
+    async fn write_role(
+        &self,
+        collective: &str,
+        username: &str,
+        role: Role,
+        change: Change,
+        acting: Acting<'_>,
+        action: &str,
+    ) -> Result<(), DirectoryError> {
+        let group = match role {
+            Role::Member => self.tree.members(collective),
+            Role::Admin => self.tree.admins(collective),
+        };
+        let changed = self
+            .write_member(&group, &self.tree.person(username), change, acting)
             .await
-        {
-            Ok(()) => Ok(()),
-            Err(f) if f.code() == Some(rc::NO_SUCH_ATTRIBUTE) => Err(DirectoryError::NotFound {
-                what: format!("`{username}` as an admin of `{collective}`"),
+            .map_err(|f| match f.code() {
+                Some(rc::NO_SUCH_OBJECT) => no_collective(collective),
+                _ => f.into_error(action),
+            })?;
+        if changed {
+            return Ok(());
+        }
+        let what = format!("`{username}` as {} of `{collective}`", role.a());
+        Err(match change {
+            Change::Add => DirectoryError::AlreadyExists {
+                what,
+                hint: "nothing was changed".into(),
+            },
+            Change::Delete => DirectoryError::NotFound {
+                what,
                 hint: format!(
-                    "`commonscloud directory collective show {collective}` lists its admins"
+                    "`commonscloud collective show {collective}` lists its {}",
+                    role.plural()
                 ),
-            }),
-            Err(f) if f.code() == Some(rc::NO_SUCH_OBJECT) => Err(no_collective(collective)),
-            Err(f) => Err(f.into_error(action)),
+            },
+        })
+    }
+
+    /// Add `member_dn` to `group`, or delete it. `Ok(false)` when it already was so: the value
+    /// already there to add, or already gone to delete.
+    pub(super) async fn write_member(
+        &self,
+        group: &str,
+        member_dn: &str,
+        change: Change,
+        acting: Acting<'_>,
+    ) -> Result<bool, Fault> {
+        let value = HashSet::from([member_dn]);
+        let (m, already) = match change {
+            Change::Add => (Mod::Add("member", value), rc::ATTRIBUTE_OR_VALUE_EXISTS),
+            Change::Delete => (Mod::Delete("member", value), rc::NO_SUCH_ATTRIBUTE),
+        };
+        match self.modify(group, vec![m], acting.proxy()).await {
+            Ok(()) => Ok(true),
+            Err(f) if f.code() == Some(already) => Ok(false),
+            Err(f) => Err(f),
         }
     }
 
-    async fn add_value(
+    /// Refuse to take away the last admin of `collective` while it has members: nobody could
+    /// manage it any more. `leaving`: the person also leaves the collective; then the last admin
+    /// who is also its last member may go (that empties the collective, before removing it).
+    async fn keep_an_admin(
         &self,
-        group: &str,
+        collective: &str,
         username: &str,
-        acting: Acting<'_>,
-    ) -> Result<(), Fault> {
-        let person = self.tree.person(username);
-        self.modify(
-            group,
-            vec![Mod::Add("member", HashSet::from([person.as_str()]))],
-            acting.proxy(),
-        )
-        .await
+        leaving: bool,
+        action: &str,
+    ) -> Result<(), DirectoryError> {
+        let admins = self
+            .people_of_group(collective, &self.tree.admins(collective), action)
+            .await?;
+        if admins != [username] {
+            return Ok(());
+        }
+        if leaving {
+            let members = self
+                .people_of_group(collective, &self.tree.members(collective), action)
+                .await?;
+            if members.iter().all(|m| m == username) {
+                return Ok(());
+            }
+        }
+        Err(DirectoryError::LastAdmin {
+            username: username.to_string(),
+            collective: collective.to_string(),
+        })
     }
 
-    async fn delete_value(
+    /// The people in one of `collective`'s groups, read from the group itself.
+    async fn people_of_group(
         &self,
+        collective: &str,
         group: &str,
-        username: &str,
-        acting: Acting<'_>,
-    ) -> Result<(), Fault> {
-        let person = self.tree.person(username);
-        self.modify(
-            group,
-            vec![Mod::Delete("member", HashSet::from([person.as_str()]))],
-            acting.proxy(),
-        )
-        .await
+        action: &str,
+    ) -> Result<Vec<String>, DirectoryError> {
+        match self
+            .search_small(group, Scope::Base, "(objectClass=*)", &["member"])
+            .await
+        {
+            Ok(entries) => Ok(entries
+                .first()
+                .map(|e| self.people_in(values(e, "member")))
+                .unwrap_or_default()),
+            Err(f) if f.code() == Some(rc::NO_SUCH_OBJECT) => Err(no_collective(collective)),
+            Err(f) => Err(f.into_error(action)),
+        }
     }
 
     /// Make sure the group of service `app_id` exists: a collective's own service when

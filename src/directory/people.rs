@@ -7,6 +7,7 @@ use super::collectives::no_collective;
 use super::dn::Node;
 use super::error::{rc, DirectoryError};
 use super::filter;
+use super::groups::{Acting, Change};
 use super::names;
 use ldap3::{Mod, Scope, SearchEntry};
 use serde::Serialize;
@@ -43,7 +44,7 @@ pub struct UserInfo {
 pub(super) fn no_user(username: &str) -> DirectoryError {
     DirectoryError::NotFound {
         what: format!("user `{username}`"),
-        hint: "`commonscloud directory user list` shows the existing ones".into(),
+        hint: "`commonscloud user list` shows the existing ones".into(),
     }
 }
 
@@ -80,7 +81,7 @@ impl Directory {
             Err(f) if f.code() == Some(rc::ENTRY_ALREADY_EXISTS) => {
                 Err(DirectoryError::AlreadyExists {
                     what: format!("user `{}`", user.username),
-                    hint: "pick another username, or see `commonscloud directory user show`".into(),
+                    hint: "pick another username, or see `commonscloud user show`".into(),
                 })
             }
             Err(f) => Err(f.into_error(format!("add user `{}`", user.username))),
@@ -180,36 +181,33 @@ impl Directory {
 
     /// Lock an account: no bind succeeds until [`Directory::enable`]. Idempotent.
     pub async fn disable(&self, username: &str) -> Result<(), DirectoryError> {
-        names::username(username)?;
-        match self
-            .modify(
-                &self.tree.person(username),
-                vec![Mod::Replace(LOCKED_ATTR, HashSet::from([LOCKED_FOREVER]))],
-                None,
-            )
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(f) if f.code() == Some(rc::NO_SUCH_OBJECT) => Err(no_user(username)),
-            Err(f) => Err(f.into_error(format!("disable `{username}`"))),
-        }
+        self.set_locked(username, true).await
     }
 
     /// Unlock an account. Idempotent.
     pub async fn enable(&self, username: &str) -> Result<(), DirectoryError> {
+        self.set_locked(username, false).await
+    }
+
+    async fn set_locked(&self, username: &str, locked: bool) -> Result<(), DirectoryError> {
         names::username(username)?;
+        let change = if locked {
+            Mod::Replace(LOCKED_ATTR, HashSet::from([LOCKED_FOREVER]))
+        } else {
+            Mod::Delete(LOCKED_ATTR, HashSet::new())
+        };
         match self
-            .modify(
-                &self.tree.person(username),
-                vec![Mod::Delete(LOCKED_ATTR, HashSet::new())],
-                None,
-            )
+            .modify(&self.tree.person(username), vec![change], None)
             .await
         {
             Ok(()) => Ok(()),
-            Err(f) if f.code() == Some(rc::NO_SUCH_ATTRIBUTE) => Ok(()),
+            // Unlocking an account that was not locked.
+            Err(f) if !locked && f.code() == Some(rc::NO_SUCH_ATTRIBUTE) => Ok(()),
             Err(f) if f.code() == Some(rc::NO_SUCH_OBJECT) => Err(no_user(username)),
-            Err(f) => Err(f.into_error(format!("enable `{username}`"))),
+            Err(f) => Err(f.into_error(format!(
+                "{} `{username}`",
+                if locked { "disable" } else { "enable" }
+            ))),
         }
     }
 
@@ -229,18 +227,9 @@ impl Directory {
             .await
             .map_err(|f| f.into_error(action.clone()))?;
         for g in groups {
-            match self
-                .modify(
-                    &g.dn,
-                    vec![Mod::Delete("member", HashSet::from([dn.as_str()]))],
-                    None,
-                )
+            self.write_member(&g.dn, &dn, Change::Delete, Acting::Bound)
                 .await
-            {
-                Ok(()) => {}
-                Err(f) if f.code() == Some(rc::NO_SUCH_ATTRIBUTE) => {}
-                Err(f) => return Err(f.into_error(action)),
-            }
+                .map_err(|f| f.into_error(action.clone()))?;
         }
         match self.delete(&dn).await {
             Ok(()) => Ok(()),

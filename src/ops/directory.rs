@@ -49,11 +49,11 @@ pub async fn connection(
                 paths.secrets_dir().display()
             ))
         })?;
-    let base_dn = names::base_dn(&loaded.node.domain);
+    let tree = crate::directory::Tree::new(&names::base_dn(&loaded.node.domain))?;
     Ok(Connection {
         url: format!("ldap://127.0.0.1:{port}"),
-        bind_dn: format!("cn=supervisor,ou=system,{base_dn}"),
-        base_dn,
+        bind_dn: tree.supervisor(),
+        base_dn: tree.base().to_string(),
         password: password.expose().to_string(),
     })
 }

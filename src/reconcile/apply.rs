@@ -5,7 +5,7 @@
 
 use super::desired::{DesiredState, ImageSource};
 use super::plan::{Action, Plan, Step};
-use crate::engine::{Engine, EngineError};
+use crate::engine::{labels, Engine, EngineError};
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -138,8 +138,12 @@ pub async fn apply(
         let result = match &img.source {
             ImageSource::Build { context, reference } => {
                 bar.set_message(format!("build {reference}"));
-                let labels =
-                    BTreeMap::from([("coop.commonscloud.image".to_string(), reference.clone())]);
+                // The label names the image folder, whoever builds it (the tag is its hash).
+                let folder = context
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let labels = BTreeMap::from([(labels::IMAGE.to_string(), folder)]);
                 engine.build(context, reference, &labels, &bar).await
             }
             ImageSource::Pull { reference } => {

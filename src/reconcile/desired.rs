@@ -88,18 +88,10 @@ pub mod names {
     pub fn directory_host() -> String {
         format!("{DIRECTORY_APP}-{DIRECTORY_COMPONENT}")
     }
-    /// The base DN of a domain: `example.coop` → `dc=example,dc=coop`. Domain labels are
-    /// validated to letters, digits and dashes, so nothing needs escaping.
+    /// The base DN of a domain (`example.coop` → `dc=example,dc=coop`); the domain was
+    /// validated when node.yaml was loaded.
     pub fn base_dn(domain: &str) -> String {
-        domain
-            .split('.')
-            .map(|l| format!("dc={l}"))
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-    /// The directory account of an app instance.
-    pub fn app_account_dn(app: &str, base_dn: &str) -> String {
-        format!("cn=app-{app},ou=system,{base_dn}")
+        crate::directory::base_dn_for_domain(domain).unwrap_or_default()
     }
 }
 
@@ -240,22 +232,23 @@ fn addons_view(
     };
     let app_id = app.instance_id();
     if recipe.recipe.addons.contains(&Addon::Ldap) {
-        let base = names::base_dn(&loaded.node.domain);
-        let people = format!("ou=people,{base}");
-        let group = match &app.collective {
-            Some(c) => format!("cn={app_id},ou=services,ou={c},ou=collectives,{base}"),
-            None => format!("cn={app_id},ou=services,{base}"),
+        let Ok(tree) = crate::directory::Tree::new(&names::base_dn(&loaded.node.domain)) else {
+            return out;
         };
-        let members = match &app.collective {
-            Some(c) => format!("cn=members,ou={c},ou=collectives,{base}"),
-            None => String::new(),
-        };
-        // Locked accounts cannot bind (ppolicy), so filters need not (and, by the ACLs, cannot)
-        // look at the lock.
+        let group = tree.service_group(app.collective.as_deref(), &app_id);
+        let members = app
+            .collective
+            .as_deref()
+            .map(|c| tree.members(c))
+            .unwrap_or_default();
+        // Locked accounts cannot bind (ppolicy), so filters need not look at the lock.
         let user_filter = if members.is_empty() {
             "(objectClass=inetOrgPerson)".to_string()
         } else {
-            format!("(&(objectClass=inetOrgPerson)(memberOf={members}))")
+            format!(
+                "(&(objectClass=inetOrgPerson){})",
+                crate::directory::filter::eq("memberOf", &members)
+            )
         };
         let password = secrets
             .get(&app_id)
@@ -275,14 +268,14 @@ fn addons_view(
                 ),
                 ("host".to_string(), names::directory_host()),
                 ("port".to_string(), names::DIRECTORY_PORT.to_string()),
-                ("bind_dn".to_string(), names::app_account_dn(&app_id, &base)),
+                ("bind_dn".to_string(), tree.app_account(&app_id)),
                 ("bind_password".to_string(), password),
-                ("people_dn".to_string(), people),
-                ("groups_dn".to_string(), format!("ou=collectives,{base}")),
+                ("people_dn".to_string(), tree.people()),
+                ("groups_dn".to_string(), tree.collectives()),
                 ("access_group_dn".to_string(), group),
                 ("members_group_dn".to_string(), members),
                 ("user_filter".to_string(), user_filter),
-                ("base_dn".to_string(), base),
+                ("base_dn".to_string(), tree.base().to_string()),
             ]),
         );
     }
