@@ -4,6 +4,15 @@ use clap::Parser;
 
 fn main() {
     let cli = commonscloud::cli::Cli::parse();
+    // Library warnings (a temporary folder left behind, …) go to stderr; RUST_LOG=debug for more.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
