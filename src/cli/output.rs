@@ -3,7 +3,7 @@
 use crate::host::{Check, CheckStatus};
 use crate::ops::{StatusRow, UpReport};
 use crate::reconcile::apply::StepOutcome;
-use crate::reconcile::plan::{Action, Plan};
+use crate::reconcile::plan::Plan;
 use crate::state::JournalEntry;
 use serde::Serialize;
 
@@ -102,7 +102,7 @@ pub fn plan(plan: &Plan) {
     for (kind, list) in [("network", &plan.networks), ("volume", &plan.volumes)] {
         for n in list {
             rows.push(vec![
-                action(n.action).into(),
+                n.action.verb().into(),
                 kind.into(),
                 n.name.clone(),
                 n.reason.describe().into(),
@@ -111,7 +111,7 @@ pub fn plan(plan: &Plan) {
     }
     for s in plan.changes() {
         rows.push(vec![
-            action(s.action).into(),
+            s.action.verb().into(),
             "container".into(),
             s.container.clone(),
             s.reason.describe().into(),
@@ -119,15 +119,6 @@ pub fn plan(plan: &Plan) {
     }
     say!("node `{}`: {}", plan.node, count(rows.len(), "change"));
     table(&["ACTION", "KIND", "NAME", "REASON"], &rows);
-}
-
-fn action(a: Action) -> &'static str {
-    match a {
-        Action::Create => "create",
-        Action::Recreate => "recreate",
-        Action::Remove => "remove",
-        Action::Keep => "keep",
-    }
 }
 
 pub fn up(report: &UpReport) {
@@ -147,7 +138,7 @@ pub fn up(report: &UpReport) {
     }
     for s in &report.apply.steps {
         if let StepOutcome::Skipped { because } = &s.outcome {
-            eprintln!("skipped {} {}: {because}", action(s.action), s.container);
+            eprintln!("skipped {} {}: {because}", s.action.verb(), s.container);
         }
     }
     if report.apply.succeeded() {
@@ -161,7 +152,7 @@ pub fn up(report: &UpReport) {
     } else {
         for f in &failures {
             if let StepOutcome::Failed { error } = &f.outcome {
-                eprintln!("✗ {} {}: {error}", action(f.action), f.container);
+                eprintln!("✗ {} {}: {error}", f.action.verb(), f.container);
             }
         }
         eprintln!(

@@ -132,7 +132,7 @@ impl Engine {
             .map(|_| ())
     }
 
-    /// Build `context_dir` as `repository:<content hash>` unless that image is already there.
+    /// Build `context_dir` as [`image_tag`] unless that image is already there.
     pub async fn ensure_built(
         &self,
         context_dir: &Path,
@@ -144,7 +144,7 @@ impl Engine {
             action: format!("could not read the build folder {}", context_dir.display()),
             source,
         })?;
-        let reference = format!("{repository}:{}", &hash[..16.min(hash.len())]);
+        let reference = image_tag(repository, &hash);
         if let Some(id) = self.image_id(&reference).await? {
             return Ok(BuiltImage {
                 reference,
@@ -270,6 +270,13 @@ fn with_default_tag(reference: &str) -> String {
     } else {
         format!("{reference}:latest")
     }
+}
+
+/// The reference of an image built from a folder: `repository:<first 16 hex of its content
+/// hash>`, so a changed folder is a new image and an unchanged one is never rebuilt.
+pub fn image_tag(repository: &str, content_hash: &str) -> String {
+    let short = content_hash.get(..16).unwrap_or(content_hash);
+    format!("{repository}:{short}")
 }
 
 #[cfg(test)]

@@ -19,5 +19,5 @@ mod volume;
 pub use client::{Engine, EngineVersion};
 pub use context::context_hash;
 pub use error::EngineError;
-pub use image::BuiltImage;
+pub use image::{image_tag, BuiltImage};
 pub use spec::*;

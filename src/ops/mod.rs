@@ -491,30 +491,22 @@ pub async fn status(engine: &Engine, desired: &DesiredState) -> Result<Vec<Statu
 }
 
 fn row(o: &crate::engine::ObservedContainer, declared: bool) -> StatusRow {
-    let json = |v: &dyn erased::Ser| v.string();
     StatusRow {
         app: o.labels.get(labels::APP).cloned().unwrap_or_default(),
         component: o.labels.get(labels::COMPONENT).cloned().unwrap_or_default(),
         container: Some(o.name.clone()),
-        state: json(&o.state),
-        health: json(&o.health),
+        state: serde_name(&o.state),
+        health: serde_name(&o.health),
         version: o.labels.get(labels::VERSION).cloned(),
         since: o.started_at.clone(),
         declared,
     }
 }
 
-mod erased {
-    /// The serde name of a unit enum value (`running`, `healthy`, …).
-    pub trait Ser {
-        fn string(&self) -> String;
-    }
-    impl<T: serde::Serialize> Ser for T {
-        fn string(&self) -> String {
-            serde_json::to_value(self)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
-        }
-    }
+/// The serde name of a unit enum value (`running`, `healthy`, …).
+fn serde_name<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }

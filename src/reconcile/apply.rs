@@ -9,7 +9,7 @@ use crate::engine::{labels, Engine, EngineError};
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 /// How one container step ended.
@@ -198,7 +198,7 @@ pub async fn apply(
         .map(|s| async move {
             let t = Instant::now();
             let r = remove_existing(engine, s).await;
-            report_of(s, t, r.map_err(|e| e.to_string()))
+            report_of(s, t, r.map_err(|e| StepError::Failed(e.to_string())))
         });
     report
         .steps
@@ -208,13 +208,22 @@ pub async fn apply(
     // futures of its dependencies, so independent branches run in parallel.
     let mut futures: BTreeMap<String, StepFuture<'_>> = BTreeMap::new();
     let order = topological(plan);
+    // A kept container is waited for only when a changing step depends on it; a no-op apply
+    // does not wait on (or inspect) anything.
+    let awaited: BTreeSet<&str> = plan
+        .containers
+        .iter()
+        .filter(|s| s.action != Action::Keep)
+        .flat_map(|s| s.depends_on.iter().map(String::as_str))
+        .collect();
     for step in &order {
         let deps: Vec<(String, StepFuture<'_>)> = step
             .depends_on
             .iter()
             .filter_map(|d| futures.get(d).map(|f| (d.clone(), f.clone())))
             .collect();
-        let fut = run_step(engine, desired, step, deps, progress)
+        let wait = awaited.contains(step.container.as_str());
+        let fut = run_step(engine, desired, step, deps, wait, progress)
             .boxed()
             .shared();
         futures.insert(step.container.clone(), fut);
@@ -312,15 +321,13 @@ fn last_lines(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-fn report_of(step: &Step, t: Instant, r: Result<(), String>) -> StepReport {
+fn report_of(step: &Step, t: Instant, r: Result<(), StepError>) -> StepReport {
     let outcome = match r {
         Ok(()) => StepOutcome::Done {
             seconds: t.elapsed().as_secs_f64(),
         },
-        Err(e) if e.starts_with(SKIPPED) => StepOutcome::Skipped {
-            because: e[SKIPPED.len()..].to_string(),
-        },
-        Err(e) => StepOutcome::Failed { error: e },
+        Err(StepError::Skipped(because)) => StepOutcome::Skipped { because },
+        Err(StepError::Failed(error)) => StepOutcome::Failed { error },
     };
     StepReport {
         container: step.container.clone(),
@@ -331,21 +338,28 @@ fn report_of(step: &Step, t: Instant, r: Result<(), String>) -> StepReport {
     }
 }
 
-/// A container step, awaited by the steps that depend on it.
-type StepFuture<'a> = Shared<BoxFuture<'a, Result<(), String>>>;
+/// Why a container step did not end well.
+#[derive(Debug, Clone)]
+enum StepError {
+    Failed(String),
+    /// Not attempted: a dependency failed.
+    Skipped(String),
+}
 
-const SKIPPED: &str = "skipped: ";
+/// A container step, awaited by the steps that depend on it.
+type StepFuture<'a> = Shared<BoxFuture<'a, Result<(), StepError>>>;
 
 async fn run_step<'a>(
     engine: &'a Engine,
     desired: &'a DesiredState,
     step: &'a Step,
     deps: Vec<(String, StepFuture<'a>)>,
+    awaited: bool,
     progress: &'a Progress,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     for (name, dep) in deps {
         if dep.await.is_err() {
-            return Err(format!("{SKIPPED}{name} did not become healthy"));
+            return Err(StepError::Skipped(format!("{name} did not become healthy")));
         }
     }
     let Some(d) = desired.container(&step.container) else {
@@ -353,18 +367,18 @@ async fn run_step<'a>(
     };
     let timeout = Duration::from_secs(d.health_timeout_secs);
     if step.action == Action::Keep {
-        // Already running; dependents still wait for it to be healthy.
-        return match &step.existing {
-            Some(id) => engine
+        // Already running; a changing dependent still waits for it to be healthy.
+        return match (&step.existing, awaited) {
+            (Some(id), true) => engine
                 .wait_healthy(id, timeout)
                 .await
-                .map_err(|e| e.to_string()),
-            None => Ok(()),
+                .map_err(|e| StepError::Failed(e.to_string())),
+            _ => Ok(()),
         };
     }
     let bar = progress.bar(format!(
         "{} {} ({})",
-        verb(step.action),
+        step.action.verb(),
         step.container,
         step.reason.describe()
     ));
@@ -381,29 +395,20 @@ async fn run_step<'a>(
     let mark = if result.is_ok() { "✓" } else { "✗" };
     progress.line(format!(
         "{mark} {} {} ({})",
-        verb(step.action),
+        step.action.verb(),
         step.container,
         step.reason.describe()
     ));
-    result.map_err(|e| e.to_string())
+    result.map_err(|e| StepError::Failed(e.to_string()))
 }
 
 async fn remove_existing(engine: &Engine, step: &Step) -> Result<(), EngineError> {
     if let Some(id) = &step.existing {
-        let grace = None;
-        engine.stop_container(id, grace).await.ok();
+        // No grace given: Docker uses the container's own stop timeout (the recipe's).
+        engine.stop_container(id, None).await.ok();
         engine.remove_container(id).await?;
     }
     Ok(())
-}
-
-fn verb(a: Action) -> &'static str {
-    match a {
-        Action::Create => "create",
-        Action::Recreate => "recreate",
-        Action::Remove => "remove",
-        Action::Keep => "keep",
-    }
 }
 
 /// Non-removal steps, dependencies first. Validation refused cycles, so every step appears;

@@ -106,8 +106,7 @@ pub type DesiredError = RenderError;
 
 /// How an image built from `images/<name>` is tagged: by the content hash of its folder.
 pub fn build_reference(name: &str, content_hash: &str) -> String {
-    let short = content_hash.get(..16).unwrap_or(content_hash);
-    format!("commonscloud/{name}:{short}")
+    crate::engine::image_tag(&format!("commonscloud/{name}"), content_hash)
 }
 
 /// The desired state. `image_hashes` maps each `images/<name>` folder to its content hash

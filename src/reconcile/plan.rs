@@ -38,6 +38,18 @@ pub enum Reason {
     UpToDate,
 }
 
+impl Action {
+    /// The word for it in plans and progress lines.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Recreate => "recreate",
+            Action::Remove => "remove",
+            Action::Keep => "keep",
+        }
+    }
+}
+
 impl Reason {
     pub fn describe(self) -> &'static str {
         match self {
