@@ -19,6 +19,7 @@ pub mod filter;
 mod groups;
 pub mod names;
 mod people;
+mod portal;
 
 pub use admin::AdminOf;
 pub use client::{check_password, Connection, Directory};
@@ -26,3 +27,4 @@ pub use collectives::{CollectiveDetail, CollectiveInfo};
 pub use dn::{base_dn_for_domain, Tree};
 pub use error::DirectoryError;
 pub use people::{NewUser, UserInfo};
+pub use portal::Contact;
