@@ -7,6 +7,8 @@
 //!
 //! Under `cargo test` (no `--bench` argument) it only checks that it builds.
 
+mod support;
+
 use commonscloud::engine::{labels, Engine};
 use commonscloud::ops;
 use commonscloud::paths::NodePaths;
@@ -14,6 +16,7 @@ use commonscloud::reconcile::apply::Progress;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
+use support::{docker_ids, remove_containers, Cleanup};
 
 const APPS: usize = 12;
 const NOOP_ROUNDS: usize = 30;
@@ -41,7 +44,7 @@ async fn run() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().expect("tempdir");
     let name = format!("t-bench-{:06x}", rand::random::<u32>() & 0xffffff);
-    let mut yaml = format!("name: {name}\ndomain: {name}.localhost\napps:\n");
+    let mut yaml = format!("name: {name}\ndomain: {name}.localhost\nedge: {{ address: 127.0.0.1, http_port: 0, https_port: 0 }}\napps:\n");
     for i in 0..APPS {
         yaml.push_str(&format!("  - {{ recipe: hello, host: h{i} }}\n"));
     }
@@ -181,16 +184,6 @@ async fn run() {
     }
 }
 
-/// Removes everything of the bench's node, also when the bench panics.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        remove_containers(&self.0);
-        remove_objects(&self.0);
-    }
-}
-
 async fn engine_version(engine: &Engine) -> String {
     engine
         .version()
@@ -233,41 +226,4 @@ fn peak_rss_kib(binary: &Path, paths: &NodePaths) -> Option<u64> {
         std::thread::sleep(Duration::from_millis(2));
     }
     Some(peak)
-}
-
-fn docker_ids(args: &[&str]) -> Vec<String> {
-    Command::new("/usr/bin/docker")
-        .args(args)
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .split_whitespace()
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn remove_containers(node: &str) {
-    let filter = format!("label={}={node}", labels::NODE);
-    let ids = docker_ids(&["ps", "-aq", "--filter", &filter]);
-    if !ids.is_empty() {
-        let mut args = vec!["rm", "-f"];
-        args.extend(ids.iter().map(String::as_str));
-        let _ = Command::new("/usr/bin/docker").args(&args).output();
-    }
-}
-
-fn remove_objects(node: &str) {
-    let filter = format!("label={}={node}", labels::NODE);
-    for v in docker_ids(&["volume", "ls", "-q", "--filter", &filter]) {
-        let _ = Command::new("/usr/bin/docker")
-            .args(["volume", "rm", "-f", &v])
-            .output();
-    }
-    for n in docker_ids(&["network", "ls", "-q", "--filter", &filter]) {
-        let _ = Command::new("/usr/bin/docker")
-            .args(["network", "rm", &n])
-            .output();
-    }
 }

@@ -5,12 +5,16 @@
 
 pub mod cli;
 pub mod directory;
+pub mod edge;
 pub mod engine;
 pub mod host;
+pub mod mail;
 pub mod model;
 pub mod ops;
 pub mod paths;
+pub mod portal;
 pub mod reconcile;
 pub mod render;
 pub mod secrets;
 pub mod state;
+pub mod tls;

@@ -4,6 +4,9 @@ use clap::Parser;
 
 fn main() {
     let cli = commonscloud::cli::Cli::parse();
+    // One TLS crypto provider for the whole process (ring), chosen here rather than left to
+    // rustls, which cannot choose when a dependency compiles in a second one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     // Library warnings (a temporary folder left behind, …) go to stderr; RUST_LOG=debug for more.
     tracing_subscriber::fmt()
         .with_env_filter(

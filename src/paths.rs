@@ -69,6 +69,12 @@ impl NodePaths {
         self.state_dir.join("secrets")
     }
 
+    /// The node's certificates, its local CA and its ACME account (see
+    /// [`crate::tls::CertStore`]).
+    pub fn tls_dir(&self) -> PathBuf {
+        self.state_dir.join("tls")
+    }
+
     /// SQLite journal of operations (see [`crate::state::Journal`]).
     pub fn journal_file(&self) -> PathBuf {
         self.state_dir.join("journal.sqlite3")

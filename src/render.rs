@@ -73,6 +73,15 @@ impl std::error::Error for RenderError {}
 /// Render one template. `name` is how errors will name it (e.g.
 /// `recipes/hello/recipe.yaml components.web.env.GREETING`).
 pub fn render(name: &str, source: &str, ctx: &TemplateContext) -> Result<String, RenderError> {
+    render_with(name, source, ctx)
+}
+
+/// Render one template against any serializable context (the edge's configuration, for one).
+pub fn render_with(
+    name: &str,
+    source: &str,
+    ctx: &impl serde::Serialize,
+) -> Result<String, RenderError> {
     let context = tera::Context::from_serialize(ctx).map_err(|e| RenderError {
         template: name.to_string(),
         line: None,

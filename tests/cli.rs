@@ -86,7 +86,7 @@ impl Sandbox {
     fn test_node(&self) -> Cleanup {
         let name = format!("t-{:08x}", rand::random::<u32>());
         self.write_config(&format!(
-            "name: {name}\ndomain: {name}.localhost\ntls: {{ mode: self-signed }}\napps:\n  - recipe: hello\n    host: hello\n"
+            "name: {name}\ndomain: {name}.localhost\ntls: {{ mode: self-signed }}\nedge: {{ address: 127.0.0.1, http_port: 0, https_port: 0 }}\napps:\n  - recipe: hello\n    host: hello\n"
         ));
         Cleanup { name }
     }
@@ -319,18 +319,19 @@ fn plan_json_on_an_empty_engine_creates_everything_and_changes_nothing() {
         .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", run.stdout));
     assert_eq!(plan["node"], node.name.as_str());
 
-    // The node's own directory comes first, then the declared app.
+    // The node's own services (directory, edge) come first, then the declared app.
     let containers = plan["containers"].as_array().expect("a containers array");
-    assert_eq!(containers.len(), 2, "{plan:#}");
+    assert_eq!(containers.len(), 3, "{plan:#}");
     for step in containers {
         assert_eq!(step["action"], "create", "{step}");
         assert_eq!(step["reason"], "missing", "{step}");
     }
     assert_eq!(containers[0]["app"], "directory");
-    assert_eq!(containers[1]["app"], "hello");
-    assert_eq!(containers[1]["component"], "web");
+    assert_eq!(containers[1]["app"], "edge");
+    assert_eq!(containers[2]["app"], "hello");
+    assert_eq!(containers[2]["component"], "web");
     assert_eq!(
-        containers[1]["container"],
+        containers[2]["container"],
         format!("cc-{}-hello-web", node.name).as_str()
     );
     let names = |key: &str| -> Vec<(String, String)> {
@@ -353,6 +354,7 @@ fn plan_json_on_an_empty_engine_creates_everything_and_changes_nothing() {
         vec![
             create(format!("cc-{}-edge", node.name)),
             create(format!("cc-{}-directory", node.name)),
+            create(format!("cc-{}-edge", node.name)),
             create(format!("cc-{}-hello", node.name)),
         ]
     );
@@ -360,6 +362,7 @@ fn plan_json_on_an_empty_engine_creates_everything_and_changes_nothing() {
         names("volumes"),
         vec![
             create(format!("cc-{}-directory-data", node.name)),
+            create(format!("cc-{}-edge-logs", node.name)),
             create(format!("cc-{}-hello-data", node.name))
         ]
     );
@@ -515,10 +518,11 @@ fn doctor_json_reports_every_check() {
     assert_eq!(docker["status"], "ok", "{docker}");
     let any_fail = checks.iter().any(|c| c["status"] == "fail");
     assert_eq!(run.code, Some(if any_fail { 3 } else { 0 }), "exit code");
-    // The memory check counts what the recipes need (directory 64 MiB + hello 32 MiB).
+    // The memory check counts what the recipes need (directory 64 MiB + edge 32 MiB + hello
+    // 32 MiB).
     let memory = checks.iter().find(|c| c["name"] == "memory").unwrap();
     assert!(
-        memory["detail"].as_str().unwrap().contains("96 MiB"),
+        memory["detail"].as_str().unwrap().contains("128 MiB"),
         "{memory}"
     );
 }

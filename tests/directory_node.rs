@@ -97,7 +97,7 @@ async fn up_provisions_collectives_and_app_accounts_and_destroy_forgets_them() {
     std::fs::write(
         &node.paths.config,
         format!(
-            "name: {n}\ndomain: {n}.localhost\ncollectives:\n  - {{ id: coop-a, name: Coop A, admins: [alice] }}\napps:\n  - {{ recipe: team, host: team, collective: coop-a }}\n",
+            "name: {n}\ndomain: {n}.localhost\nedge: {{ address: 127.0.0.1, http_port: 0, https_port: 0 }}\ncollectives:\n  - {{ id: coop-a, name: Coop A, admins: [alice] }}\napps:\n  - {{ recipe: team, host: team, collective: coop-a }}\n",
             n = node.name
         ),
     )
@@ -198,7 +198,7 @@ async fn up_provisions_collectives_and_app_accounts_and_destroy_forgets_them() {
     std::fs::write(
         &node.paths.config,
         format!(
-            "name: {n}\ndomain: {n}.localhost\ncollectives:\n  - {{ id: coop-a, name: Coop A, admins: [alice] }}\napps: []\n",
+            "name: {n}\ndomain: {n}.localhost\nedge: {{ address: 127.0.0.1, http_port: 0, https_port: 0 }}\ncollectives:\n  - {{ id: coop-a, name: Coop A, admins: [alice] }}\napps: []\n",
             n = node.name
         ),
     )

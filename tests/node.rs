@@ -25,7 +25,11 @@ async fn plan_lists_creations_up_is_healthy_and_second_up_changes_nothing() {
         nets.contains(&format!("cc-{}-hello", node.name)),
         "{nets:?}"
     );
-    assert_eq!(plan.volumes.len(), 2, "hello's data and the directory's");
+    assert_eq!(
+        plan.volumes.len(),
+        3,
+        "hello's data, the directory's, the edge's logs"
+    );
     let directory = node.container_name("directory", "ldap");
     assert!(
         plan.containers
@@ -112,10 +116,12 @@ async fn plan_lists_creations_up_is_healthy_and_second_up_changes_nothing() {
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rows[0]["app"], "directory");
     assert_eq!(rows[0]["health"], "healthy");
-    assert_eq!(rows[1]["app"], "hello");
-    assert_eq!(rows[1]["state"], "running");
+    assert_eq!(rows[1]["app"], "edge");
     assert_eq!(rows[1]["health"], "healthy");
-    assert_eq!(rows[1]["version"], "1.0.0-1");
+    assert_eq!(rows[2]["app"], "hello");
+    assert_eq!(rows[2]["state"], "running");
+    assert_eq!(rows[2]["health"], "healthy");
+    assert_eq!(rows[2]["version"], "1.0.0-1");
     let out = node.cli(&["history", "--json"]);
     let entries: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(entries.as_array().map(Vec::len), Some(2), "{entries}");
@@ -498,14 +504,14 @@ async fn bad_input_is_refused_before_any_docker_call() {
     let node = TestNode::new(&[("hello", "a", None)]);
     std::fs::write(
         &node.paths.config,
-        format!("name: {}\ndomain: x.localhost\napps:\n  - recipe: hello\n    host: a\n  - recipe: hello\n    host: a\n", node.name),
+        format!("name: {}\ndomain: x.localhost\nedge: {{ address: 127.0.0.1, http_port: 0, https_port: 0 }}\napps:\n  - recipe: hello\n    host: a\n  - recipe: hello\n    host: a\n", node.name),
     )
     .unwrap();
     for cmd in ["check", "plan", "up"] {
         let out = node.cli(&[cmd]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{cmd}: {stderr}");
-        assert!(stderr.contains("node.yaml:7:11"), "{cmd}: {stderr}");
+        assert!(stderr.contains("node.yaml:8:11"), "{cmd}: {stderr}");
         assert!(stderr.contains("apps[1].host"), "{cmd}: {stderr}");
     }
     let out = node.docker(&[

@@ -1,5 +1,6 @@
 //! The command line: clap definitions, and the output of each command (tables or `--json`).
 
+mod certs;
 mod directory;
 mod init;
 mod output;
@@ -125,6 +126,11 @@ pub enum Command {
     /// The accounts directory: `collective`, `user`, `member`, `admin`.
     #[command(flatten)]
     Directory(directory::DirectoryCommand),
+    /// The node's certificates: `list`, `renew`, `ca`.
+    Certs {
+        #[command(subcommand)]
+        command: certs::CertsCommand,
+    },
     /// Check the host: Docker, memory and disk for the declared recipes, ports, clock.
     Doctor {
         #[arg(long)]
@@ -139,6 +145,17 @@ pub enum Command {
     },
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },
+    /// Serve the onboarding portal (inside its container); `--config` names portal.yaml.
+    Portal {
+        /// List the mail waiting to be sent or that failed, and exit.
+        #[arg(long)]
+        outbox: bool,
+        /// Queue every failed mail again, and exit.
+        #[arg(long)]
+        outbox_retry: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Write man pages (one per command) into a folder.
     Man {
         #[arg(long, default_value = ".")]

@@ -54,7 +54,7 @@ pub fn json<T: Serialize + ?Sized>(value: &T) {
     }
 }
 
-fn table(header: &[&str], rows: &[Vec<String>]) {
+pub fn table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
@@ -122,6 +122,24 @@ pub fn plan(plan: &Plan) {
 }
 
 pub fn up(report: &UpReport) {
+    if let Some(edge) = &report.edge {
+        super::certs::print_edge(edge);
+    }
+    let edge_changed = report.edge.as_ref().is_some_and(|e| {
+        matches!(e.pushed, crate::ops::edge::Pushed::Reloaded(_))
+            || e.certificates
+                .hosts
+                .iter()
+                .any(|h| h.action != crate::ops::certs::CertAction::Kept)
+    });
+    if report.plan.is_noop() && edge_changed {
+        say!(
+            "node `{}`: containers already as declared; the edge was updated (journal #{})",
+            report.plan.node,
+            report.journal_id
+        );
+        return;
+    }
     if report.plan.is_noop() {
         say!(
             "node `{}`: already as declared, nothing changed (journal #{})",

@@ -69,7 +69,7 @@ async fn connect() -> Result<Engine, Failure> {
 
 async fn dispatch(cli: Cli) -> Result<i32, Failure> {
     let g = cli.global;
-    let paths = NodePaths::resolve(g.config, g.state_dir, g.share_dir);
+    let paths = NodePaths::resolve(g.config.clone(), g.state_dir, g.share_dir);
     match cli.command {
         Command::Init { domain, force } => init(&paths, &domain, force).map(|_| exit::OK),
         Command::Check { all_recipes } => {
@@ -282,6 +282,10 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             );
             Ok(exit::OK)
         }
+        Command::Certs { command } => {
+            let loaded = ops::load(&paths)?;
+            super::certs::run(command, &paths, &loaded, connect()).await
+        }
         Command::Directory(cmd) => {
             let loaded = ops::load(&paths)?;
             let engine = connect().await?;
@@ -330,6 +334,54 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut cmd, "commonscloud", &mut script);
             output::emit(&String::from_utf8_lossy(&script));
+            Ok(exit::OK)
+        }
+        Command::Portal {
+            outbox,
+            outbox_retry,
+            json,
+        } => {
+            let file = g
+                .config
+                .unwrap_or_else(|| crate::portal::DEFAULT_CONFIG.into());
+            let fail = |e: crate::portal::PortalError| Failure {
+                code: if e.is_bad_input() {
+                    exit::BAD_INPUT
+                } else {
+                    exit::FAILED
+                },
+                message: e.to_string(),
+            };
+            if !(outbox || outbox_retry) {
+                crate::portal::run(&file).await.map_err(fail)?;
+                return Ok(exit::OK);
+            }
+            let o = crate::portal::outbox_of(&file).map_err(fail)?;
+            let now = time::OffsetDateTime::now_utc();
+            if outbox_retry {
+                let n = o.retry_failed(now).map_err(|e| failed(e.to_string()))?;
+                say!("{} queued again", output::count(n, "failed mail"));
+            }
+            let entries = o.list(true, 500).map_err(|e| failed(e.to_string()))?;
+            if json {
+                output::json(&entries);
+            } else {
+                for e in &entries {
+                    say!(
+                        "{:>6} {:<8} {:>3} tries  {}  {}{}",
+                        e.id,
+                        e.status.as_str(),
+                        e.attempts,
+                        e.to,
+                        e.subject,
+                        e.last_error
+                            .as_deref()
+                            .map(|x| format!("  ({x})"))
+                            .unwrap_or_default()
+                    );
+                }
+                say!("{} waiting or failed", output::count(entries.len(), "mail"));
+            }
             Ok(exit::OK)
         }
         Command::Man { out } => {
@@ -382,8 +434,20 @@ async fn doctor(paths: &NodePaths) -> Vec<host::Check> {
         },
         Err(e) => Err(e.to_string()),
     }));
+    let mut edge_ports = vec![80, 443];
+    let mut ours = (0, 0);
     let (memory, disk) = match ops::load(paths) {
         Ok(loaded) => {
+            let edge = &loaded.node.edge;
+            edge_ports = [edge.http_port, edge.https_port]
+                .into_iter()
+                .filter(|p| *p != 0)
+                .collect();
+            if let Ok(engine) = &engine {
+                ours = ops::edge::ports(engine, &loaded.node.node_id())
+                    .await
+                    .unwrap_or((0, 0));
+            }
             let mut mem = 0;
             let mut disk = 0;
             for app in &loaded.node.apps {
@@ -414,8 +478,18 @@ async fn doctor(paths: &NodePaths) -> Vec<host::Check> {
         },
         disk,
     ));
-    checks.push(host::port_check(80));
-    checks.push(host::port_check(443));
+    for port in edge_ports {
+        if port == ours.0 || port == ours.1 {
+            checks.push(host::Check {
+                name: format!("port {port}"),
+                status: host::CheckStatus::Ok,
+                detail: format!("port {port} is held by this node's edge"),
+                hint: None,
+            });
+        } else {
+            checks.push(host::port_check(port));
+        }
+    }
     checks.push(host::clock_check(
         time::OffsetDateTime::now_utc(),
         docker_now,

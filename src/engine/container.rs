@@ -111,22 +111,40 @@ impl Engine {
         // Docker copies into a read-only container only through its volumes: send each file
         // to the volume that holds it, the others to `/`.
         for (dest, files) in files_by_destination(spec) {
-            let tar = files_tar(&dest, &files).map_err(|source| EngineError::Io {
-                action: format!("could not copy files into container {}", spec.name),
-                source,
-            })?;
-            let options = UploadToContainerOptionsBuilder::default()
-                .path(&dest)
-                .build();
-            self.docker
-                .upload_to_container(id, Some(options), bollard::body_full(tar.into()))
-                .await
-                .map_err(|e| EngineError::Docker {
-                    action: format!("copy files into {dest} of container {}", spec.name),
-                    message: message_of(&e),
-                })?;
+            self.upload(id, &spec.name, &dest, &files).await?;
         }
         Ok(())
+    }
+
+    /// Copy files into a container of ours (running or not), as root, creating missing
+    /// folders. The container's root file system must be writable.
+    pub async fn copy_files(&self, container: &str, files: &[FileSpec]) -> Result<(), EngineError> {
+        self.ours(container).await?;
+        let files: Vec<&FileSpec> = files.iter().collect();
+        self.upload(container, container, "/", &files).await
+    }
+
+    async fn upload(
+        &self,
+        id: &str,
+        name: &str,
+        dest: &str,
+        files: &[&FileSpec],
+    ) -> Result<(), EngineError> {
+        let tar = files_tar(dest, files).map_err(|source| EngineError::Io {
+            action: format!("could not copy files into container {name}"),
+            source,
+        })?;
+        let options = UploadToContainerOptionsBuilder::default()
+            .path(dest)
+            .build();
+        self.docker
+            .upload_to_container(id, Some(options), bollard::body_full(tar.into()))
+            .await
+            .map_err(|e| EngineError::Docker {
+                action: format!("copy files into {dest} of container {name}"),
+                message: message_of(&e),
+            })
     }
 
     /// Start a created or stopped container of ours. Starting a running one is a no-op.

@@ -12,6 +12,7 @@ pub mod node;
 pub mod parse;
 pub mod recipe;
 mod report;
+pub mod routes;
 mod source;
 pub mod units;
 pub mod validate_node;
@@ -22,7 +23,8 @@ pub use load::{available_recipes, load, load_all_recipes, load_recipe, Loaded, L
 pub use node::*;
 pub use parse::{parse_node, parse_recipe};
 pub use recipe::*;
+pub use routes::RouteEntry;
 
 /// Platform services every node runs, as app instances with these ids and recipes. They are
 /// added by the supervisor, never declared in `node.yaml`; their ids are reserved.
-pub const PLATFORM_APPS: &[&str] = &["directory"];
+pub const PLATFORM_APPS: &[&str] = &["directory", "edge"];

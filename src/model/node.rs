@@ -17,6 +17,9 @@ pub struct NodeConfig {
     pub operator: Option<Operator>,
     #[serde(default)]
     pub tls: Tls,
+    /// Where the edge (the reverse proxy in front of every app) listens.
+    #[serde(default)]
+    pub edge: Edge,
     #[serde(default)]
     pub smtp: Option<Smtp>,
     #[serde(default)]
@@ -61,6 +64,52 @@ pub struct Tls {
     pub certificate: Option<String>,
     #[serde(default)]
     pub key: Option<String>,
+    /// Extra CA certificate (PEM file) trusted for the ACME directory's own HTTPS, for a
+    /// private ACME server (mode `acme`).
+    #[serde(default)]
+    pub directory_ca: Option<String>,
+    /// DNS server (`IP` or `IP:port`) used to check that each host name reaches this node
+    /// before asking the ACME server; the system resolver when absent. A public resolver
+    /// sees what the ACME server will see.
+    #[serde(default)]
+    pub check_resolver: Option<String>,
+}
+
+/// Where the edge listens: every app is reached through it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Edge {
+    /// Address the edge's ports are published on (`0.0.0.0`: every interface).
+    #[serde(default = "default_edge_address")]
+    pub address: String,
+    /// HTTP port (redirects to HTTPS, answers ACME challenges); 0 lets Docker pick one.
+    #[serde(default = "default_http_port")]
+    pub http_port: u16,
+    /// HTTPS port; 0 lets Docker pick one.
+    #[serde(default = "default_https_port")]
+    pub https_port: u16,
+}
+
+impl Default for Edge {
+    fn default() -> Self {
+        Edge {
+            address: default_edge_address(),
+            http_port: default_http_port(),
+            https_port: default_https_port(),
+        }
+    }
+}
+
+fn default_edge_address() -> String {
+    "0.0.0.0".to_string()
+}
+
+fn default_http_port() -> u16 {
+    80
+}
+
+fn default_https_port() -> u16 {
+    443
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

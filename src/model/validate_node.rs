@@ -47,6 +47,7 @@ pub(crate) fn validate_node(node: &NodeConfig, r: &mut Report) {
         email(r, "operator.email", &op.email);
     }
     validate_tls(node, r);
+    validate_edge(node, r);
     if let Some(smtp) = &node.smtp {
         non_empty(r, "smtp.host", &smtp.host);
         if smtp.port == 0 {
@@ -209,6 +210,28 @@ fn validate_tls(node: &NodeConfig, r: &mut Report) {
         }
         TlsMode::SelfSigned => {}
     }
+    for (field, value) in [("directory_ca", &tls.directory_ca)] {
+        if let Some(p) = value {
+            if !p.starts_with('/') {
+                r.value(
+                    &format!("tls.{field}"),
+                    format!("`{p}` is not an absolute path"),
+                    "write the full path of the PEM file",
+                );
+            }
+        }
+    }
+    if let Some(resolver) = &tls.check_resolver {
+        let ok = resolver.parse::<std::net::IpAddr>().is_ok()
+            || resolver.parse::<std::net::SocketAddr>().is_ok();
+        if !ok {
+            r.value(
+                "tls.check_resolver",
+                format!("`{resolver}` is not an IP address or IP:port"),
+                "write a DNS server like `9.9.9.9` or `127.0.0.1:8053`",
+            );
+        }
+    }
     if let Some(url) = &tls.directory {
         if !(url.starts_with("https://") || url.starts_with("http://")) {
             r.value(
@@ -217,6 +240,24 @@ fn validate_tls(node: &NodeConfig, r: &mut Report) {
                 "write the ACME directory URL, like `https://acme.example/directory`",
             );
         }
+    }
+}
+
+fn validate_edge(node: &NodeConfig, r: &mut Report) {
+    let edge = &node.edge;
+    if edge.address.parse::<std::net::IpAddr>().is_err() {
+        r.value(
+            "edge.address",
+            format!("`{}` is not an IP address", edge.address),
+            "write `0.0.0.0` (every interface) or one address of this machine, like `127.0.0.1`",
+        );
+    }
+    if edge.http_port != 0 && edge.http_port == edge.https_port {
+        r.value(
+            "edge.https_port",
+            format!("HTTP and HTTPS cannot share port {}", edge.https_port),
+            "use 80 and 443, or two different ports",
+        );
     }
 }
 

@@ -271,6 +271,16 @@ fn component(recipe: &Recipe, name: &str, c: &Component, path: &str, r: &mut Rep
                 format!("`{}` does not start with `/`", route.path),
                 "write a URL path, like `/` or `/api`",
             );
+        } else if let Some(bad) = route
+            .path
+            .chars()
+            .find(|ch| !(ch.is_ascii_alphanumeric() || "/-._~".contains(*ch)))
+        {
+            r.value(
+                &format!("{rpath}.path"),
+                format!("`{}` contains {bad:?}", route.path),
+                "use only letters, digits and / - . _ ~ in a route path",
+            );
         }
         if let Some(prefix) = route.prefix.as_deref().filter(|p| !p.is_empty()) {
             if let Err(why) = names::dns_labels(prefix) {

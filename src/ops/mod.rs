@@ -1,7 +1,10 @@
 //! Operations on a node, shared by the CLI, the tests and the benchmarks: load and validate,
 //! compute the desired state, plan, apply with a journal entry, stop, destroy, report status.
 
+pub mod certs;
 pub mod directory;
+pub mod edge;
+pub mod reach;
 
 use crate::engine::{labels, Engine, EngineError};
 use crate::model::{self, Diagnostics, Loaded};
@@ -34,6 +37,8 @@ pub enum OpsError {
     State(#[from] StateError),
     #[error("directory: {0}")]
     Directory(#[from] crate::directory::DirectoryError),
+    #[error("certificates: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -180,6 +185,22 @@ pub struct UpReport {
     pub apply: ApplyReport,
     /// What the directory was made to hold (when the platform services run).
     pub directory: Option<directory::Provisioned>,
+    /// Certificates and the edge's configuration (when the platform services run).
+    pub edge: Option<EdgeReport>,
+}
+
+/// What `up` did at the edge.
+#[derive(Debug, Serialize)]
+pub struct EdgeReport {
+    pub certificates: certs::CertsReport,
+    pub pushed: edge::Pushed,
+}
+
+/// What [`run_up`] did.
+struct Ran {
+    apply: ApplyReport,
+    directory: Option<directory::Provisioned>,
+    edge: Option<EdgeReport>,
 }
 
 /// Apply the platform services first; once they are healthy, make the directory hold what
@@ -192,14 +213,22 @@ async fn run_up(
     desired: &DesiredState,
     plan: &Plan,
     progress: &Progress,
-) -> Result<(ApplyReport, Option<directory::Provisioned>), OpsError> {
+) -> Result<Ran, OpsError> {
     if !PLATFORM_ENABLED {
-        return Ok((apply::apply(engine, desired, plan, progress).await?, None));
+        return Ok(Ran {
+            apply: apply::apply(engine, desired, plan, progress).await?,
+            directory: None,
+            edge: None,
+        });
     }
     let (platform, apps) = plan.split(is_platform);
     let mut report = apply::apply(engine, desired, &platform, progress).await?;
     if !report.succeeded() {
-        return Ok((report, None));
+        return Ok(Ran {
+            apply: report,
+            directory: None,
+            edge: None,
+        });
     }
     let conn = directory::connection(engine, paths, loaded).await?;
     let dir = crate::directory::Directory::connect(&conn).await?;
@@ -210,7 +239,73 @@ async fn run_up(
     report.steps.extend(rest.steps);
     report.hooks.extend(rest.hooks);
     report.seconds += rest.seconds;
-    Ok((report, Some(provisioned)))
+    let mut edge = sync_edge(engine, paths, loaded, false).await?;
+    let notices = certs::notify_operator(paths, loaded).await?;
+    edge.certificates.warnings.extend(notices);
+    Ok(Ran {
+        apply: report,
+        directory: Some(provisioned),
+        edge: Some(edge),
+    })
+}
+
+/// Bring the certificates up to date (all of them reissued with `force`), then give the
+/// edge the configuration of every route with the certificates in place.
+pub async fn sync_edge(
+    engine: &Engine,
+    paths: &NodePaths,
+    loaded: &Loaded,
+    force: bool,
+) -> Result<EdgeReport, OpsError> {
+    let node = loaded.node.node_id();
+    let certificates =
+        certs::ensure(engine, paths, loaded, OffsetDateTime::now_utc(), force).await?;
+    let (_http, https) = edge::ports(engine, &node).await?;
+    let store = certs::store(paths)?;
+    let sites = edge::sites_with(loaded, |host| certs::site_tls(&store, host));
+    let rendered = crate::edge::render(&sites, &edge::settings(loaded, https))?;
+    let pushed = edge::push(engine, &node, &rendered).await?;
+    Ok(EdgeReport {
+        certificates,
+        pushed,
+    })
+}
+
+/// `certs renew`: issue what is missing or due (everything with `force`) and update the edge,
+/// under the node's lock and with a journal entry.
+pub async fn renew_certs(
+    engine: &Engine,
+    paths: &NodePaths,
+    loaded: &Loaded,
+    force: bool,
+) -> Result<EdgeReport, OpsError> {
+    let _lock = lock(paths)?;
+    let journal = Journal::open(paths.journal_file())?;
+    let node = loaded.node.node_id();
+    let what = if force {
+        "certs renew --force"
+    } else {
+        "certs renew"
+    };
+    let id = journal.begin(what, &node, "{}", OffsetDateTime::now_utc())?;
+    let mut result = sync_edge(engine, paths, loaded, force).await;
+    if let Ok(r) = &mut result {
+        let notices = certs::notify_operator(paths, loaded).await?;
+        r.certificates.warnings.extend(notices);
+    }
+    let (outcome, detail) = match &result {
+        Ok(r) if r.certificates.failed() == 0 => (
+            Outcome::Succeeded,
+            serde_json::to_string(r).unwrap_or_default(),
+        ),
+        Ok(r) => (
+            Outcome::Failed,
+            serde_json::to_string(r).unwrap_or_default(),
+        ),
+        Err(e) => (Outcome::Failed, e.to_string()),
+    };
+    journal.finish(id, outcome, &detail, OffsetDateTime::now_utc())?;
+    result
 }
 
 /// Holds the node's lock for the duration of an operation.
@@ -284,7 +379,11 @@ pub async fn up_until(
     };
     let now = OffsetDateTime::now_utc();
     match result {
-        Ok((report, provisioned)) => {
+        Ok(Ran {
+            apply: report,
+            directory: provisioned,
+            edge,
+        }) => {
             let detail = serde_json::to_string(&report).unwrap_or_default();
             let outcome = if report.succeeded() {
                 Outcome::Succeeded
@@ -297,6 +396,7 @@ pub async fn up_until(
                 plan,
                 apply: report,
                 directory: provisioned,
+                edge,
             })
         }
         Err(e) => {

@@ -84,6 +84,9 @@ pub mod names {
     pub const DIRECTORY_APP: &str = "directory";
     pub const DIRECTORY_COMPONENT: &str = "ldap";
     pub const DIRECTORY_PORT: u16 = 389;
+    /// The edge: platform app `edge`, component `nginx`.
+    pub const EDGE_APP: &str = "edge";
+    pub const EDGE_COMPONENT: &str = "nginx";
     /// The host name apps use for the directory, on the directory's network.
     pub fn directory_host() -> String {
         format!("{DIRECTORY_APP}-{DIRECTORY_COMPONENT}")
@@ -180,7 +183,7 @@ pub fn desired_state(
                 }
             }
             let view = base.for_component(cname);
-            state.containers.push(container(
+            let mut desired = container(
                 &node_id,
                 &app_id,
                 cname,
@@ -190,7 +193,11 @@ pub fn desired_state(
                 &loaded.images_dir,
                 image_hashes,
                 uses_ldap,
-            )?);
+            )?;
+            if app_id == names::EDGE_APP {
+                edge_ports(&mut desired.spec, &loaded.node.edge, &node_id);
+            }
+            state.containers.push(desired);
         }
         let hooks = &recipe.recipe.hooks;
         for (kind, hook) in [
@@ -468,6 +475,26 @@ fn container(
         image,
         health_timeout_secs,
     })
+}
+
+/// The edge publishes its ports where node.yaml's `edge:` says (0: Docker picks), and joins
+/// the edge network, where the routed components are.
+fn edge_ports(spec: &mut ContainerSpec, edge: &crate::model::Edge, node: &str) {
+    for p in &mut spec.ports {
+        p.host_ip = edge.address.clone();
+        p.host_port = match p.container_port {
+            80 => Some(edge.http_port),
+            443 => Some(edge.https_port),
+            _ => p.host_port,
+        }
+        .filter(|port| *port != 0);
+    }
+    spec.networks.push(NetworkAttachment {
+        network: names::edge_network(node),
+        aliases: vec![names::EDGE_APP.to_string()],
+    });
+    let hash = config_hash(spec);
+    spec.labels.insert(labels::CONFIG_HASH.to_string(), hash);
 }
 
 /// The hash of everything that defines a container except its image, which is compared

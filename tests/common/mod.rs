@@ -4,6 +4,9 @@
 #![allow(dead_code)]
 
 pub mod directory;
+pub mod pebble;
+pub mod portal;
+pub mod smtp;
 
 use commonscloud::engine::{labels, Engine};
 use commonscloud::ops;
@@ -14,6 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub const DOCKER: &str = "/usr/bin/docker";
+
+/// The edge of a test node: loopback, ports picked by Docker, so tests run side by side.
+pub const TEST_EDGE: &str = "edge: { address: 127.0.0.1, http_port: 0, https_port: 0 }\n";
 
 pub struct TestNode {
     pub name: String,
@@ -75,8 +81,8 @@ impl TestNode {
 
     pub fn write_apps(&self, apps: &[(&str, &str, Option<&str>)]) {
         let mut yaml = format!(
-            "name: {}\ndomain: {}.localhost\ntls: {{ mode: self-signed }}\napps:\n",
-            self.name, self.name
+            "name: {}\ndomain: {}.localhost\ntls: {{ mode: self-signed }}\n{}apps:\n",
+            self.name, self.name, TEST_EDGE
         );
         if apps.is_empty() {
             yaml = yaml.replace("apps:\n", "apps: []\n");
@@ -196,7 +202,7 @@ pub async fn engine() -> Engine {
 }
 
 /// The plan's changes to the declared apps: (container, action, reason). The node's own
-/// directory is left out; tests that care about it look at it on their own.
+/// services (directory, edge) are left out; tests that care about it look at it on their own.
 pub fn changes(
     p: &Plan,
 ) -> Vec<(
@@ -205,7 +211,7 @@ pub fn changes(
     commonscloud::reconcile::Reason,
 )> {
     p.changes()
-        .filter(|s| s.app != "directory")
+        .filter(|s| !ops::is_platform(&s.app))
         .map(|s| (s.container.clone(), s.action, s.reason))
         .collect()
 }
