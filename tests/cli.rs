@@ -321,17 +321,18 @@ fn plan_json_on_an_empty_engine_creates_everything_and_changes_nothing() {
 
     // The node's own services (directory, edge) come first, then the declared app.
     let containers = plan["containers"].as_array().expect("a containers array");
-    assert_eq!(containers.len(), 3, "{plan:#}");
+    assert_eq!(containers.len(), 4, "{plan:#}");
     for step in containers {
         assert_eq!(step["action"], "create", "{step}");
         assert_eq!(step["reason"], "missing", "{step}");
     }
     assert_eq!(containers[0]["app"], "directory");
     assert_eq!(containers[1]["app"], "edge");
-    assert_eq!(containers[2]["app"], "hello");
-    assert_eq!(containers[2]["component"], "web");
+    assert_eq!(containers[2]["app"], "portal");
+    assert_eq!(containers[3]["app"], "hello");
+    assert_eq!(containers[3]["component"], "web");
     assert_eq!(
-        containers[2]["container"],
+        containers[3]["container"],
         format!("cc-{}-hello-web", node.name).as_str()
     );
     let names = |key: &str| -> Vec<(String, String)> {
@@ -355,6 +356,7 @@ fn plan_json_on_an_empty_engine_creates_everything_and_changes_nothing() {
             create(format!("cc-{}-edge", node.name)),
             create(format!("cc-{}-directory", node.name)),
             create(format!("cc-{}-edge", node.name)),
+            create(format!("cc-{}-portal", node.name)),
             create(format!("cc-{}-hello", node.name)),
         ]
     );
@@ -363,6 +365,7 @@ fn plan_json_on_an_empty_engine_creates_everything_and_changes_nothing() {
         vec![
             create(format!("cc-{}-directory-data", node.name)),
             create(format!("cc-{}-edge-logs", node.name)),
+            create(format!("cc-{}-portal-state", node.name)),
             create(format!("cc-{}-hello-data", node.name))
         ]
     );
@@ -518,11 +521,11 @@ fn doctor_json_reports_every_check() {
     assert_eq!(docker["status"], "ok", "{docker}");
     let any_fail = checks.iter().any(|c| c["status"] == "fail");
     assert_eq!(run.code, Some(if any_fail { 3 } else { 0 }), "exit code");
-    // The memory check counts what the recipes need (directory 64 MiB + edge 32 MiB + hello
-    // 32 MiB).
+    // The memory check counts what the recipes need (directory 64 MiB + edge 32 MiB + portal
+    // 64 MiB + hello 32 MiB).
     let memory = checks.iter().find(|c| c["name"] == "memory").unwrap();
     assert!(
-        memory["detail"].as_str().unwrap().contains("128 MiB"),
+        memory["detail"].as_str().unwrap().contains("192 MiB"),
         "{memory}"
     );
 }

@@ -22,7 +22,8 @@ async fn node_with_two_hosts() -> (TestNode, commonscloud::engine::Engine, u16, 
     let report = node.up(&engine).await;
     assert!(report.apply.succeeded(), "{report:?}");
     let edge = report.edge.expect("the edge ran");
-    assert_eq!(edge.certificates.hosts.len(), 2, "{edge:?}");
+    // a, b and the node's portal.
+    assert_eq!(edge.certificates.hosts.len(), 3, "{edge:?}");
     let (http, https) = ops::edge::ports(&engine, &node.name).await.expect("ports");
     (node, engine, http, https)
 }
@@ -141,7 +142,7 @@ async fn every_host_verifies_with_the_node_ca_through_the_edge() {
         String::from_utf8_lossy(&out.stderr)
     );
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(rows.as_array().map(Vec::len), Some(2), "{rows}");
+    assert_eq!(rows.as_array().map(Vec::len), Some(3), "{rows}");
     assert_eq!(rows[0]["host"], host(&node, "a"));
     assert!(rows[0]["issuer"]
         .as_str()

@@ -27,8 +27,8 @@ async fn plan_lists_creations_up_is_healthy_and_second_up_changes_nothing() {
     );
     assert_eq!(
         plan.volumes.len(),
-        3,
-        "hello's data, the directory's, the edge's logs"
+        4,
+        "hello's data, the directory's, the edge's logs, the portal's state"
     );
     let directory = node.container_name("directory", "ldap");
     assert!(
@@ -118,10 +118,12 @@ async fn plan_lists_creations_up_is_healthy_and_second_up_changes_nothing() {
     assert_eq!(rows[0]["health"], "healthy");
     assert_eq!(rows[1]["app"], "edge");
     assert_eq!(rows[1]["health"], "healthy");
-    assert_eq!(rows[2]["app"], "hello");
-    assert_eq!(rows[2]["state"], "running");
+    assert_eq!(rows[2]["app"], "portal");
     assert_eq!(rows[2]["health"], "healthy");
-    assert_eq!(rows[2]["version"], "1.0.0-1");
+    assert_eq!(rows[3]["app"], "hello");
+    assert_eq!(rows[3]["state"], "running");
+    assert_eq!(rows[3]["health"], "healthy");
+    assert_eq!(rows[3]["version"], "1.0.0-1");
     let out = node.cli(&["history", "--json"]);
     let entries: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(entries.as_array().map(Vec::len), Some(2), "{entries}");

@@ -27,4 +27,4 @@ pub use routes::RouteEntry;
 
 /// Platform services every node runs, as app instances with these ids and recipes. They are
 /// added by the supervisor, never declared in `node.yaml`; their ids are reserved.
-pub const PLATFORM_APPS: &[&str] = &["directory", "edge"];
+pub const PLATFORM_APPS: &[&str] = &["directory", "edge", "portal"];

@@ -4,6 +4,7 @@
 pub mod certs;
 pub mod directory;
 pub mod edge;
+pub mod portal;
 pub mod reach;
 
 use crate::engine::{labels, Engine, EngineError};
@@ -168,7 +169,11 @@ pub fn desired(
             }
         }
     }
-    Ok(desired::desired_state(loaded, &secrets, &hashes)?)
+    let mut state = desired::desired_state(loaded, &secrets, &hashes)?;
+    if PLATFORM_ENABLED {
+        portal::configure(paths, loaded, &mut state, mode)?;
+    }
+    Ok(state)
 }
 
 /// What `up` would do now.
