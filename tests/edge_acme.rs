@@ -4,13 +4,15 @@
 mod common;
 
 use common::pebble::{self, Pebble, PebbleOptions};
+use common::smtp::TestSmtp;
 use common::{engine, TestNode};
 use commonscloud::ops::{self, certs::CertAction, reach};
 use std::process::Command;
 use std::time::Duration;
 
-/// A node in mode `acme` against `pebble`, with its edge's HTTP port where pebble validates.
-fn acme_node(pebble: &Pebble, http_port: u16) -> TestNode {
+/// A node in mode `acme` against `pebble`, with its edge's HTTP port where pebble validates,
+/// and its operator's mail going to a real SMTP server on `smtp_port`.
+fn acme_node(pebble: &Pebble, http_port: u16, smtp_port: u16) -> TestNode {
     let node = TestNode::new(&[
         ("hello", "a", Some("Bon dia")),
         ("hello", "b", Some("Hola")),
@@ -18,6 +20,8 @@ fn acme_node(pebble: &Pebble, http_port: u16) -> TestNode {
     let domain = pebble::random_domain();
     let yaml = format!(
         "name: {name}\ndomain: {domain}\n\
+         operator: {{ name: Ops, email: \"ops@{domain}\" }}\n\
+         smtp: {{ host: 127.0.0.1, port: {smtp_port}, from: \"node@{domain}\", security: none }}\n\
          edge: {{ address: 127.0.0.1, http_port: {http_port}, https_port: 0 }}\n\
          tls:\n  mode: acme\n  email: ops@{domain}\n  directory: {dir}\n  directory_ca: {ca}\n  check_resolver: \"{dns}\"\n\
          apps:\n  - {{ recipe: hello, host: a, settings: {{ greeting: Bon dia }} }}\n  - {{ recipe: hello, host: b, settings: {{ greeting: Hola }} }}\n",
@@ -76,7 +80,8 @@ async fn acme_issues_through_the_edge_renews_and_keeps_the_old_certificate_on_fa
         },
     )
     .await;
-    let node = acme_node(&pebble, http_port);
+    let smtp = TestSmtp::start();
+    let node = acme_node(&pebble, http_port, smtp.port);
     let engine = engine().await;
     let loaded = node.loaded();
     let hosts = loaded.hostnames();
@@ -159,6 +164,25 @@ async fn acme_issues_through_the_edge_renews_and_keeps_the_old_certificate_on_fa
         "{err}"
     );
     assert_eq!(served_fingerprint(&hosts[0], https), renewed);
+    // Two more failures in a row: the operator is told by mail, once.
+    for _ in 0..2 {
+        let out = node.cli(&["certs", "renew", "--force"]);
+        assert_eq!(out.status.code(), Some(1));
+    }
+    let operator = format!("ops@{}", loaded.node.domain);
+    let mail = smtp
+        .wait_for(&operator, "certificate renewal keeps failing")
+        .await;
+    assert!(
+        mail.text.contains(&hosts[0]) && mail.text.contains("3 failures"),
+        "{}",
+        mail.text
+    );
+    assert!(mail.text.contains("certs renew --force"), "{}", mail.text);
+    let out = node.cli(&["certs", "renew", "--force"]);
+    assert_eq!(out.status.code(), Some(1));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(smtp.to(&operator).len(), 1, "told once per run of failures");
     // Once renewal is due, the timer's runs do not hammer the unreachable server: each host
     // waits for its backoff (at least 30 s after one failure), and says until when.
     let list = node.cli(&["certs", "list", "--json"]);
@@ -195,7 +219,7 @@ async fn acme_issues_through_the_edge_renews_and_keeps_the_old_certificate_on_fa
         &std::fs::read(node.paths.tls_dir().join("retry.json")).expect("retry state"),
     )
     .expect("json");
-    assert_eq!(retry["hosts"][&hosts[0]]["failures"], 1, "{retry}");
+    assert_eq!(retry["hosts"][&hosts[0]]["failures"], 4, "{retry}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -210,7 +234,8 @@ async fn the_reachability_check_says_what_to_fix() {
     )
     .await;
     // self-signed first: bring the edge up without asking pebble anything.
-    let node = acme_node(&pebble, http_port);
+    let smtp = TestSmtp::start();
+    let node = acme_node(&pebble, http_port, smtp.port);
     let yaml = std::fs::read_to_string(&node.paths.config).expect("yaml");
     std::fs::write(
         &node.paths.config,
