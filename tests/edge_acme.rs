@@ -187,11 +187,20 @@ async fn acme_issues_through_the_edge_renews_and_keeps_the_old_certificate_on_fa
     // waits for its backoff (at least 30 s after one failure), and says until when.
     let list = node.cli(&["certs", "list", "--json"]);
     let rows: serde_json::Value = serde_json::from_slice(&list.stdout).expect("json");
-    let renew_after = time::OffsetDateTime::parse(
-        rows[0]["renew_after"].as_str().expect("renew_after"),
-        &time::format_description::well_known::Rfc3339,
-    )
-    .expect("rfc3339");
+    // The hosts were issued one after another: wait for the last of them to be due.
+    let renew_after = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            time::OffsetDateTime::parse(
+                r["renew_after"].as_str().expect("renew_after"),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .expect("rfc3339")
+        })
+        .max()
+        .expect("hosts");
     let wait = renew_after - time::OffsetDateTime::now_utc() + time::Duration::seconds(1);
     if wait.is_positive() {
         tokio::time::sleep(Duration::try_from(wait).expect("duration")).await;
