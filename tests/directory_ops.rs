@@ -536,10 +536,17 @@ fn stored_password(ldif: &str) -> String {
                 .unwrap();
             use std::io::Write;
             child.stdin.take().unwrap().write_all(v.as_bytes()).unwrap();
-            let mut s = String::new();
-            child.stdout.take().unwrap().read_to_string(&mut s).unwrap();
+            // Read bytes: a caller's assertion then shows what was stored, even if it is not
+            // text, instead of failing here.
+            let mut bytes = Vec::new();
+            child
+                .stdout
+                .take()
+                .unwrap()
+                .read_to_end(&mut bytes)
+                .unwrap();
             child.wait().unwrap();
-            return s;
+            return String::from_utf8_lossy(&bytes).into_owned();
         }
     }
     panic!("no userPassword in:\n{ldif}")
