@@ -9,8 +9,8 @@ use crate::engine::Engine;
 use crate::model::{Loaded, TlsMode};
 use crate::paths::NodePaths;
 use crate::tls::{
-    self, acme_issue, AcmeSettings, Backoff, CaInfo, CertInfo, CertSource, CertStore,
-    Http01Responder, TlsError,
+    self, acme_issue, checked_token, AcmeSettings, Backoff, CaInfo, CertInfo, CertSource,
+    CertStore, Http01Responder, TlsError,
 };
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -148,22 +148,6 @@ impl Http01Responder for EdgeResponder<'_> {
                 token: token.to_string(),
                 problem: e.to_string(),
             })
-        })
-    }
-}
-
-/// ACME tokens are base64url (RFC 8555 §8.3); anything else could name another file.
-fn checked_token(token: &str) -> Result<&str, TlsError> {
-    if !token.is_empty()
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        Ok(token)
-    } else {
-        Err(TlsError::Responder {
-            token: token.to_string(),
-            problem: "not a base64url token".into(),
         })
     }
 }

@@ -102,14 +102,7 @@ pub async fn serve_well_known(
     path: &str,
     contents: &[u8],
 ) -> Result<(), OpsError> {
-    if path
-        .split('/')
-        .any(|p| p.is_empty() || p == "." || p == "..")
-    {
-        return Err(OpsError::Refused(format!(
-            "`{path}` is not a well-known path"
-        )));
-    }
+    well_known_path(path)?;
     engine
         .copy_files(
             &container(node),
@@ -125,6 +118,19 @@ pub async fn serve_well_known(
 
 /// Stop serving a file that [`serve_well_known`] served.
 pub async fn withdraw_well_known(engine: &Engine, node: &str, path: &str) -> Result<(), OpsError> {
+    well_known_path(path)?;
+    engine
+        .exec(
+            &container(node),
+            &["rm".into(), "-f".into(), format!("{WELL_KNOWN}/{path}")],
+            None,
+        )
+        .await?;
+    Ok(())
+}
+
+/// A path under `/.well-known/` must stay there: no empty, `.` or `..` part.
+fn well_known_path(path: &str) -> Result<(), OpsError> {
     if path
         .split('/')
         .any(|p| p.is_empty() || p == "." || p == "..")
@@ -133,13 +139,6 @@ pub async fn withdraw_well_known(engine: &Engine, node: &str, path: &str) -> Res
             "`{path}` is not a well-known path"
         )));
     }
-    engine
-        .exec(
-            &container(node),
-            &["rm".into(), "-f".into(), format!("{WELL_KNOWN}/{path}")],
-            None,
-        )
-        .await?;
     Ok(())
 }
 

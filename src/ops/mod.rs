@@ -158,7 +158,9 @@ pub fn desired(
         secrets.insert(id, mine);
         for c in recipe.recipe.components.values() {
             if let Some(b) = &c.build {
-                if !hashes.contains_key(b) {
+                // The portal's context is its folder plus the executable: hashed once, by
+                // `portal::configure`, which sets its image.
+                if !hashes.contains_key(b) && b != portal::PORTAL_APP {
                     let dir = loaded.images_dir.join(b);
                     let h = crate::engine::context_hash(&dir).map_err(|source| OpsError::Io {
                         path: dir.display().to_string(),

@@ -68,18 +68,24 @@ pub struct WebrootResponder {
 
 impl WebrootResponder {
     fn file(&self, token: &str) -> Result<PathBuf, TlsError> {
-        // RFC 8555 §8.3: the token is base64url. Anything else could escape `dir`.
-        if token.is_empty()
-            || !token
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(TlsError::Responder {
-                token: token.to_string(),
-                problem: "not a base64url token".to_string(),
-            });
-        }
-        Ok(self.dir.join(token))
+        Ok(self.dir.join(checked_token(token)?))
+    }
+}
+
+/// `token` when it is base64url, as RFC 8555 §8.3 says a challenge token is: anything else
+/// could name another file than the answer's. Every responder checks with this.
+pub fn checked_token(token: &str) -> Result<&str, TlsError> {
+    if !token.is_empty()
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        Ok(token)
+    } else {
+        Err(TlsError::Responder {
+            token: token.to_string(),
+            problem: "not a base64url token".to_string(),
+        })
     }
 }
 

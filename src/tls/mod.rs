@@ -26,8 +26,8 @@ mod parse;
 mod store;
 
 pub use acme::{
-    acme_issue, acme_order, AcmeRequest, AcmeSettings, ChallengeSolver, Http01Responder,
-    WebrootResponder,
+    acme_issue, acme_order, checked_token, AcmeRequest, AcmeSettings, ChallengeSolver,
+    Http01Responder, WebrootResponder,
 };
 pub use backoff::Backoff;
 pub use parse::{fingerprint, validate_host};

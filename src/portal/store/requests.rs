@@ -263,26 +263,12 @@ impl Store {
         reason: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let n = self
-            .conn()
-            .execute(
-                "UPDATE registrations SET status = ?2, decided = ?3, decided_by = ?4, reason = ?5
-                 WHERE id = ?1 AND status = 'pending'",
-                params![id, to.as_str(), unix(now), by, reason],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(n == 1)
+        self.decide("registrations", id, to, by, reason, now)
     }
 
     /// Put a decided registration back to pending (the directory refused the approval).
     pub fn reopen_registration(&self, id: i64) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "UPDATE registrations SET status = 'pending', decided = NULL, decided_by = NULL WHERE id = ?1",
-                [id],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+        self.reopen("registrations", id)
     }
 
     pub fn add_join_request(
@@ -349,21 +335,44 @@ impl Store {
         reason: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        self.decide("join_requests", id, to, by, reason, now)
+    }
+
+    pub fn reopen_join_request(&self, id: i64) -> Result<(), StoreError> {
+        self.reopen("join_requests", id)
+    }
+
+    /// A pending request of `table` → approved or rejected, once; `false` when it was not
+    /// pending. `table` is one of this module's own table names, never input.
+    fn decide(
+        &self,
+        table: &'static str,
+        id: i64,
+        to: RequestStatus,
+        by: &str,
+        reason: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
         let n = self
             .conn()
             .execute(
-                "UPDATE join_requests SET status = ?2, decided = ?3, decided_by = ?4, reason = ?5
-                 WHERE id = ?1 AND status = 'pending'",
+                &format!(
+                    "UPDATE {table} SET status = ?2, decided = ?3, decided_by = ?4, reason = ?5
+                     WHERE id = ?1 AND status = 'pending'"
+                ),
                 params![id, to.as_str(), unix(now), by, reason],
             )
             .map_err(|e| self.err(e))?;
         Ok(n == 1)
     }
 
-    pub fn reopen_join_request(&self, id: i64) -> Result<(), StoreError> {
+    /// Put a decided request of `table` back to pending (the directory refused the approval).
+    fn reopen(&self, table: &'static str, id: i64) -> Result<(), StoreError> {
         self.conn()
             .execute(
-                "UPDATE join_requests SET status = 'pending', decided = NULL, decided_by = NULL WHERE id = ?1",
+                &format!(
+                    "UPDATE {table} SET status = 'pending', decided = NULL, decided_by = NULL WHERE id = ?1"
+                ),
                 [id],
             )
             .map_err(|e| self.err(e))?;

@@ -312,17 +312,11 @@ pub async fn email_confirm_page(
     page(&state, "email_confirm.html", &c)
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct CsrfForm {
-    pub csrf: String,
-}
-
 pub async fn email_confirm(
     State(state): State<AppState>,
     Extension(ctx): Extension<Ctx>,
     Path(token): Path<String>,
-    Form(f): Form<CsrfForm>,
+    Form(f): Form<super::CsrfForm>,
 ) -> PageResult {
     ctx.check_csrf(&state.csrf_key, &f.csrf)?;
     limit_ip(&state, &ctx)?;

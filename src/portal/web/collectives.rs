@@ -140,12 +140,6 @@ pub async fn join(
     Ok(see_other("/collectives?done=join_sent"))
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct CsrfForm {
-    pub csrf: String,
-}
-
 /// Leave a collective. Only a collective's admins (and the supervisor) may change its groups,
 /// so the portal carries out the person's own decision with the rights of one of its admins
 /// (the person themselves when they are one), judged by slapd, and records it as theirs.
@@ -153,7 +147,7 @@ pub async fn leave(
     State(state): State<AppState>,
     Extension(ctx): Extension<Ctx>,
     Path(collective): Path<String>,
-    Form(f): Form<CsrfForm>,
+    Form(f): Form<super::CsrfForm>,
 ) -> PageResult {
     ctx.check_csrf(&state.csrf_key, &f.csrf)?;
     let username = ctx.require_user()?.to_string();

@@ -22,6 +22,13 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::net::{IpAddr, SocketAddr};
 
+/// A form that carries nothing but its CSRF token (a confirmation button).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct CsrfForm {
+    pub csrf: String,
+}
+
 /// Forms are small; anything bigger is refused before it is read.
 const BODY_LIMIT: usize = 64 * 1024;
 

@@ -375,17 +375,11 @@ pub async fn confirm_page(
     page(&state, "confirm.html", &c)
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct CsrfForm {
-    pub csrf: String,
-}
-
 pub async fn confirm(
     State(state): State<AppState>,
     Extension(ctx): Extension<Ctx>,
     Path(token): Path<String>,
-    Form(f): Form<CsrfForm>,
+    Form(f): Form<super::CsrfForm>,
 ) -> PageResult {
     ctx.check_csrf(&state.csrf_key, &f.csrf)?;
     limit_ip(&state, &ctx)?;
