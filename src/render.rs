@@ -15,6 +15,33 @@ pub struct TemplateContext {
     pub secrets: BTreeMap<String, String>,
     /// Credentials of provisioned addons, by addon kind (`postgres.host`, `ldap.bind_dn`, …).
     pub addons: BTreeMap<String, BTreeMap<String, String>>,
+    /// The machine, for sizing (worker counts, buffer sizes).
+    pub host: HostView,
+}
+
+/// The host's size as templates see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct HostView {
+    /// Total memory in MiB.
+    pub memory_mb: u64,
+    /// Logical cores.
+    pub cpus: u64,
+}
+
+impl HostView {
+    /// This machine (sysinfo for memory; the cores this process may use).
+    pub fn current() -> HostView {
+        let memory_mb = sysinfo::System::new()
+            .map(|mut s| {
+                s.refresh_memory();
+                s.total_memory() / (1024 * 1024)
+            })
+            .unwrap_or(2048);
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get() as u64)
+            .unwrap_or(1);
+        HostView { memory_mb, cpus }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -89,10 +116,28 @@ pub fn render_with(
     })?;
     let mut tera = tera::Tera::default();
     tera.autoescape_on(vec![]);
+    tera.register_filter("php", php_filter);
     tera.add_raw_template(name, source)
         .map_err(|e| describe(name, source, &e))?;
     tera.render(name, &context)
         .map_err(|e| describe(name, source, &e))
+}
+
+/// A single-quoted PHP string literal: `'` and `\\` escaped, nothing else interpreted.
+pub fn php_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+fn php_filter(
+    value: &tera::Value,
+    _: &std::collections::HashMap<String, tera::Value>,
+) -> tera::Result<tera::Value> {
+    let text = match value {
+        tera::Value::String(s) => s.clone(),
+        tera::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    Ok(tera::Value::String(php_literal(&text)))
 }
 
 fn chain(e: &dyn std::error::Error) -> String {
@@ -161,7 +206,19 @@ mod tests {
             component: ComponentView { name: "web".into() },
             secrets: BTreeMap::from([("admin".into(), "s3cret".into())]),
             addons: BTreeMap::new(),
+            host: HostView {
+                memory_mb: 4096,
+                cpus: 2,
+            },
         }
+    }
+
+    #[test]
+    fn php_filter_makes_a_single_quoted_literal() {
+        let mut c = ctx();
+        c.secrets.insert("odd".into(), r"it's a \ path".into());
+        let out = render("t", "{{ secrets.odd | php }} {{ host.cpus }}", &c);
+        assert_eq!(out.as_deref(), Ok(r"'it\'s a \\ path' 2"));
     }
 
     #[test]

@@ -18,6 +18,18 @@ impl Engine {
         cmd: &[String],
         user: Option<&str>,
     ) -> Result<ExecOutput, EngineError> {
+        self.exec_with_env(container, cmd, user, &[]).await
+    }
+
+    /// [`Engine::exec`] with extra environment variables (`NAME=value`) for the command only:
+    /// the way to hand it a secret without putting it on a command line.
+    pub async fn exec_with_env(
+        &self,
+        container: &str,
+        cmd: &[String],
+        user: Option<&str>,
+        env: &[String],
+    ) -> Result<ExecOutput, EngineError> {
         self.ours(container).await?;
         let action = || format!("run `{}` in container {container}", cmd.join(" "));
         let fail = |e: bollard::errors::Error| EngineError::Docker {
@@ -29,6 +41,7 @@ impl Engine {
             attach_stderr: Some(true),
             cmd: Some(cmd.to_vec()),
             user: user.map(str::to_string),
+            env: (!env.is_empty()).then(|| env.to_vec()),
             ..Default::default()
         };
         let created = self

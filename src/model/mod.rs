@@ -28,3 +28,14 @@ pub use routes::RouteEntry;
 /// Platform services every node runs, as app instances with these ids and recipes. They are
 /// added by the supervisor, never declared in `node.yaml`; their ids are reserved.
 pub const PLATFORM_APPS: &[&str] = &["directory", "edge", "portal"];
+
+/// Shared addons run as platform services of their own, only while an app uses them: the
+/// addon and the id of its service (whose recipe has the same name). Redis is not shared: each
+/// instance that asks for it gets its own (see `reconcile::desired`).
+pub const ADDON_SERVICES: &[(Addon, &str)] =
+    &[(Addon::Postgres, "postgres"), (Addon::Mariadb, "mariadb")];
+
+/// Whether an instance id is taken by one of the node's own services.
+pub fn is_reserved_app_id(id: &str) -> bool {
+    PLATFORM_APPS.contains(&id) || ADDON_SERVICES.iter().any(|(_, s)| *s == id)
+}

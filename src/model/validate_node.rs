@@ -138,7 +138,7 @@ pub(crate) fn validate_node(node: &NodeConfig, r: &mut Report) {
                 );
             }
         }
-        if crate::model::PLATFORM_APPS.contains(&id.as_str()) {
+        if crate::model::is_reserved_app_id(&id) {
             r.value(
                 &id_path,
                 format!("the instance id `{id}` is reserved for the node's own `{id}` service"),

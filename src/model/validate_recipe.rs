@@ -73,6 +73,17 @@ pub(crate) fn validate_recipe(recipe: &Recipe, r: &mut Report) {
             );
         }
     }
+    if recipe.addons.contains(&super::recipe::Addon::Redis)
+        && recipe.components.contains_key(REDIS_COMPONENT)
+    {
+        r.key(
+            &format!("components.{REDIS_COMPONENT}"),
+            format!(
+                "with the `redis` addon the supervisor adds a component `{REDIS_COMPONENT}` itself"
+            ),
+            "rename this component, or drop the addon and run your own",
+        );
+    }
     for (i, secret) in recipe.secrets.iter().enumerate() {
         let path = format!("secrets[{i}]");
         if let Err(why) = names::identifier(secret) {
@@ -527,6 +538,9 @@ fn component_names(recipe: &Recipe) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// The component the `redis` addon adds to an instance.
+pub const REDIS_COMPONENT: &str = "redis";
 
 fn addon_name(a: &super::recipe::Addon) -> &'static str {
     use super::recipe::Addon::*;

@@ -65,6 +65,8 @@ pub struct Provisioned {
     pub app_accounts: Vec<String>,
     /// Admins named in node.yaml who have no account yet (granted once they exist).
     pub admins_waiting: Vec<String>,
+    /// Databases of the shared addons, as `service/database`.
+    pub databases: Vec<String>,
 }
 
 /// Make the directory hold what node.yaml declares. Idempotent: a second run changes nothing.

@@ -1,6 +1,7 @@
 //! Operations on a node, shared by the CLI, the tests and the benchmarks: load and validate,
 //! compute the desired state, plan, apply with a journal entry, stop, destroy, report status.
 
+pub mod addons;
 pub mod certs;
 pub mod directory;
 pub mod edge;
@@ -77,27 +78,52 @@ pub fn load(paths: &NodePaths) -> Result<Loaded, Diagnostics> {
         for (i, id) in model::PLATFORM_APPS.iter().enumerate() {
             let recipe = model::load_recipe(&paths.recipes_dir, id, &paths.images_dir)?;
             loaded.recipes.insert((*id).to_string(), recipe);
-            loaded.node.apps.insert(
-                i,
-                model::AppInstance {
-                    recipe: (*id).to_string(),
-                    host: (*id).to_string(),
-                    id: Some((*id).to_string()),
-                    collective: None,
-                    settings: BTreeMap::new(),
-                },
-            );
+            loaded.node.apps.insert(i, platform_instance(id));
+        }
+        // Shared addons run while an app uses them, after the directory and before the edge
+        // (nothing routes to them); each instance's Redis comes from the `redis` recipe.
+        let used: Vec<model::Addon> = loaded
+            .node
+            .apps
+            .iter()
+            .filter_map(|a| loaded.recipes.get(&a.recipe))
+            .flat_map(|r| r.recipe.addons.iter().copied())
+            .collect();
+        let uses = |addon: model::Addon| used.contains(&addon);
+        let mut at = 1;
+        for (addon, service) in model::ADDON_SERVICES {
+            if uses(*addon) {
+                let recipe = model::load_recipe(&paths.recipes_dir, service, &paths.images_dir)?;
+                loaded.recipes.insert((*service).to_string(), recipe);
+                loaded.node.apps.insert(at, platform_instance(service));
+                at += 1;
+            }
+        }
+        if uses(model::Addon::Redis) {
+            let id = desired::names::REDIS_RECIPE;
+            let recipe = model::load_recipe(&paths.recipes_dir, id, &paths.images_dir)?;
+            loaded.recipes.insert(id.to_string(), recipe);
         }
     }
     Ok(loaded)
 }
 
+fn platform_instance(id: &str) -> model::AppInstance {
+    model::AppInstance {
+        recipe: id.to_string(),
+        host: id.to_string(),
+        id: Some(id.to_string()),
+        collective: None,
+        settings: BTreeMap::new(),
+    }
+}
+
 /// Whether `up` runs the platform services (the directory) on every node.
 pub const PLATFORM_ENABLED: bool = true;
 
-/// Whether an app instance is one of the platform services.
+/// Whether an app instance is one of the platform services (shared addons included).
 pub fn is_platform(app: &str) -> bool {
-    model::PLATFORM_APPS.contains(&app)
+    model::is_reserved_app_id(app)
 }
 
 /// Whether computing the desired state may create missing secrets.
@@ -136,9 +162,14 @@ pub fn desired(
         let id = app.instance_id();
         let mut mine = BTreeMap::new();
         let mut names = recipe.recipe.secrets.clone();
-        if recipe.recipe.addons.contains(&crate::model::Addon::Ldap) {
-            names.push(desired::LDAP_PASSWORD_SECRET.to_string());
-        }
+        names.extend(
+            recipe
+                .recipe
+                .addons
+                .iter()
+                .filter_map(|a| desired::addon_secret(*a))
+                .map(str::to_string),
+        );
         for name in &names {
             let scope = secret_scope(&loaded.node.node_id(), &id);
             let value = match (&store, mode) {
@@ -156,7 +187,15 @@ pub fn desired(
             );
         }
         secrets.insert(id, mine);
-        for c in recipe.recipe.components.values() {
+        let redis = recipe
+            .recipe
+            .addons
+            .contains(&crate::model::Addon::Redis)
+            .then(|| loaded.recipes.get(desired::names::REDIS_RECIPE))
+            .flatten();
+        let own = recipe.recipe.components.values();
+        let extra = redis.into_iter().flat_map(|r| r.recipe.components.values());
+        for c in own.chain(extra) {
             if let Some(b) = &c.build {
                 // The portal's context is its folder plus the executable: hashed once, by
                 // `portal::configure`, which sets its image.
@@ -171,7 +210,19 @@ pub fn desired(
             }
         }
     }
-    let mut state = desired::desired_state(loaded, &secrets, &hashes)?;
+    let smtp_password = match &store {
+        Some(store) if loaded.node.smtp.is_some() => store
+            .get(&secret_scope(&loaded.node.node_id(), "smtp"), "password")?
+            .map(|s| s.expose().to_string()),
+        _ => None,
+    };
+    let inputs = desired::Inputs {
+        secrets,
+        image_hashes: hashes,
+        host: Some(crate::render::HostView::current()),
+        smtp_password,
+    };
+    let mut state = desired::desired_state(loaded, &inputs)?;
     if PLATFORM_ENABLED {
         portal::configure(paths, loaded, &mut state, mode)?;
     }
@@ -241,7 +292,8 @@ async fn run_up(
     let dir = crate::directory::Directory::connect(&conn).await?;
     let provisioned = directory::provision(&dir, paths, loaded).await;
     dir.close().await;
-    let provisioned = provisioned?;
+    let mut provisioned = provisioned?;
+    provisioned.databases = addons::provision(engine, paths, loaded).await?;
     let rest = apply::apply(engine, desired, &apps, progress).await?;
     report.steps.extend(rest.steps);
     report.hooks.extend(rest.hooks);
@@ -458,6 +510,8 @@ pub struct Destroyed {
     pub networks: Vec<String>,
     /// Directory entries removed: the app's account and access groups.
     pub directory: Vec<String>,
+    /// Its databases in the shared addons.
+    pub databases: addons::Dropped,
 }
 
 /// Remove everything of an app instance, data included. The caller has asked for confirmation;
@@ -483,9 +537,12 @@ pub async fn destroy(
     let _lock = lock(paths)?;
     let journal = Journal::open(paths.journal_file())?;
     let id = journal.begin("destroy", &node, app, OffsetDateTime::now_utc())?;
+    let used = addons::addons_of(paths, &node, app)?;
+    let dropped = addons::forget(engine, &node, app, &used).await?;
     let mut result = destroy_objects(engine, paths, &node, app).await;
     if let (true, Ok(out)) = (PLATFORM_ENABLED, &mut result) {
         out.directory = directory::forget_app(engine, paths, loaded, app).await?;
+        out.databases = dropped;
     }
     let (outcome, detail) = match &result {
         Ok(out) => (

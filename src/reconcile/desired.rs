@@ -2,7 +2,9 @@
 
 use crate::engine::spec::{labels, *};
 use crate::model::{Addon, AppInstance, Component, Loaded, LoadedRecipe};
-use crate::render::{self, AppView, ComponentView, NodeView, RenderError, TemplateContext};
+use crate::render::{
+    self, AppView, ComponentView, HostView, NodeView, RenderError, TemplateContext,
+};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -87,6 +89,18 @@ pub mod names {
     /// The edge: platform app `edge`, component `nginx`.
     pub const EDGE_APP: &str = "edge";
     pub const EDGE_COMPONENT: &str = "nginx";
+    /// The shared addons: platform app `postgres`/`mariadb`, component `db`.
+    pub const ADDON_COMPONENT: &str = "db";
+    /// The recipe whose component `server` becomes each instance's own `redis`.
+    pub const REDIS_RECIPE: &str = "redis";
+    pub const REDIS_RECIPE_COMPONENT: &str = "server";
+    /// The database, role and user of an app instance in a shared addon: `cc<length>_<id>`
+    /// with dashes as underscores. The length makes names prefix-free, so a grant on
+    /// `<name>\_%` (apps like Phorge that make many databases) never reaches another
+    /// instance's (`a` → `cc1_a`, `a-b` → `cc3_a_b`).
+    pub fn database(app: &str) -> String {
+        format!("cc{}_{}", app.len(), app.replace('-', "_"))
+    }
     /// The host name apps use for the directory, on the directory's network.
     pub fn directory_host() -> String {
         format!("{DIRECTORY_APP}-{DIRECTORY_COMPONENT}")
@@ -101,6 +115,41 @@ pub mod names {
 /// The secret holding an app's directory password, generated when its recipe uses `ldap`.
 pub const LDAP_PASSWORD_SECRET: &str = "ldap_password";
 
+/// The generated secret an addon needs in the instance's scope (its password), if any.
+pub fn addon_secret(addon: Addon) -> Option<&'static str> {
+    match addon {
+        Addon::Ldap => Some(LDAP_PASSWORD_SECRET),
+        Addon::Postgres => Some("postgres_password"),
+        Addon::Mariadb => Some("mariadb_password"),
+        Addon::Redis => Some("redis_password"),
+        Addon::Smtp => None,
+    }
+}
+
+/// What the desired state is computed from, besides node.yaml and the recipes: all read by
+/// the caller, which does the I/O.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    /// Each app instance's secrets.
+    pub secrets: ResolvedSecrets,
+    /// Each `images/<name>` folder's content hash.
+    pub image_hashes: BTreeMap<String, String>,
+    /// The machine, for sizing.
+    pub host: Option<HostView>,
+    /// The SMTP password of node.yaml's `smtp` (from the secret store), for the `smtp` addon.
+    pub smtp_password: Option<String>,
+}
+
+/// Memory of a shared database addon: a quarter of the host, between 256 MiB and 4 GiB.
+pub fn addon_memory_mb(host: HostView) -> u64 {
+    (host.memory_mb / 4).clamp(256, 4096)
+}
+
+/// Memory of an instance's Redis: 1/32 of the host, between 64 and 512 MiB.
+pub fn redis_memory_mb(host: HostView) -> u64 {
+    (host.memory_mb / 32).clamp(64, 512)
+}
+
 /// Secrets resolved for each app instance: instance id → name → value.
 pub type ResolvedSecrets = BTreeMap<String, BTreeMap<String, String>>;
 
@@ -112,13 +161,14 @@ pub fn build_reference(name: &str, content_hash: &str) -> String {
     crate::engine::image_tag(&format!("commonscloud/{name}"), content_hash)
 }
 
-/// The desired state. `image_hashes` maps each `images/<name>` folder to its content hash
-/// (computed by the caller, which does the I/O). Pure otherwise.
-pub fn desired_state(
-    loaded: &Loaded,
-    secrets: &ResolvedSecrets,
-    image_hashes: &BTreeMap<String, String>,
-) -> Result<DesiredState, DesiredError> {
+/// The desired state, from node.yaml, the recipes and what the caller read for it. Pure.
+pub fn desired_state(loaded: &Loaded, inputs: &Inputs) -> Result<DesiredState, DesiredError> {
+    let secrets = &inputs.secrets;
+    let image_hashes = &inputs.image_hashes;
+    let host = inputs.host.unwrap_or(HostView {
+        memory_mb: 2048,
+        cpus: 1,
+    });
     let node_id = loaded.node.node_id();
     let domain = loaded.node.domain.clone();
     let node_labels = BTreeMap::from([(labels::NODE.to_string(), node_id.clone())]);
@@ -151,7 +201,48 @@ pub fn desired_state(
             labels: with(&app_labels, &[(labels::NETWORK, "app")]),
             internal: !publishes,
         });
-        let uses_ldap = recipe.recipe.addons.contains(&Addon::Ldap);
+        // The platform services this instance's components join and wait for.
+        let mut joins: Vec<(&str, &str)> = vec![];
+        if recipe.recipe.addons.contains(&Addon::Ldap) && app_id != names::DIRECTORY_APP {
+            joins.push((names::DIRECTORY_APP, names::DIRECTORY_COMPONENT));
+        }
+        for (addon, service) in crate::model::ADDON_SERVICES {
+            if recipe.recipe.addons.contains(addon) {
+                joins.push((service, names::ADDON_COMPONENT));
+            }
+        }
+        // Its components: the recipe's, plus its own Redis when it asks for one.
+        let mut components: Vec<(String, &Component, &LoadedRecipe)> = recipe
+            .recipe
+            .components
+            .iter()
+            .map(|(n, c)| (n.clone(), c, recipe))
+            .collect();
+        let with_redis = recipe.recipe.addons.contains(&Addon::Redis);
+        if with_redis {
+            let redis = loaded
+                .recipes
+                .get(names::REDIS_RECIPE)
+                .and_then(|r| {
+                    r.recipe
+                        .components
+                        .get(names::REDIS_RECIPE_COMPONENT)
+                        .map(|c| (c, r))
+                })
+                .ok_or_else(|| RenderError {
+                    template: recipe.file.display().to_string(),
+                    line: None,
+                    message: format!(
+                        "addon `redis` needs the recipe `{}` in the recipes folder",
+                        names::REDIS_RECIPE
+                    ),
+                })?;
+            components.push((
+                crate::model::validate_recipe::REDIS_COMPONENT.to_string(),
+                redis.0,
+                redis.1,
+            ));
+        }
         // What every template of this instance sees; only the component differs.
         let base = TemplateContext {
             node: NodeView {
@@ -164,10 +255,12 @@ pub fn desired_state(
                 name: String::new(),
             },
             secrets: secrets.get(&app_id).cloned().unwrap_or_default(),
-            addons: addons_view(loaded, app, secrets),
+            addons: addons_view(loaded, app, inputs, host),
+            host,
         };
         let mut seen_volumes = std::collections::BTreeSet::new();
-        for (cname, component) in &recipe.recipe.components {
+        for (cname, component, from) in &components {
+            let cname = cname.as_str();
             for v in &component.volumes {
                 if seen_volumes.insert(v.name.clone()) {
                     state.volumes.push(VolumeSpec {
@@ -188,14 +281,29 @@ pub fn desired_state(
                 &app_id,
                 cname,
                 component,
-                recipe,
+                from,
                 &view,
                 &loaded.images_dir,
                 image_hashes,
-                uses_ldap,
+                &joins,
             )?;
+            if with_redis && cname != crate::model::validate_recipe::REDIS_COMPONENT {
+                desired.depends_on.push(names::container(
+                    &node_id,
+                    &app_id,
+                    crate::model::validate_recipe::REDIS_COMPONENT,
+                ));
+            }
             if app_id == names::EDGE_APP {
                 edge_ports(&mut desired.spec, &loaded.node.edge, &node_id);
+            }
+            if crate::model::ADDON_SERVICES
+                .iter()
+                .any(|(_, s)| *s == app_id)
+            {
+                sized(&mut desired.spec, addon_memory_mb(host));
+            } else if cname == crate::model::validate_recipe::REDIS_COMPONENT && with_redis {
+                sized(&mut desired.spec, redis_memory_mb(host));
             }
             state.containers.push(desired);
         }
@@ -226,17 +334,103 @@ pub fn desired_state(
     Ok(state)
 }
 
+/// A memory limit from the host's size, told to the service too (`CC_MEMORY_MB`), which
+/// sizes its buffers from it.
+fn sized(spec: &mut ContainerSpec, memory_mb: u64) {
+    spec.memory_bytes = Some((memory_mb * 1024 * 1024) as i64);
+    spec.env
+        .insert("CC_MEMORY_MB".to_string(), memory_mb.to_string());
+    let hash = config_hash(spec);
+    spec.labels.insert(labels::CONFIG_HASH.to_string(), hash);
+}
+
+fn map(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), v.clone()))
+        .collect()
+}
+
 /// Credentials of the addons an app's recipe declares, for its templates.
 fn addons_view(
     loaded: &Loaded,
     app: &AppInstance,
-    secrets: &ResolvedSecrets,
+    inputs: &Inputs,
+    host: HostView,
 ) -> BTreeMap<String, BTreeMap<String, String>> {
+    let secrets = &inputs.secrets;
     let mut out = BTreeMap::new();
     let Some(recipe) = loaded.recipes.get(&app.recipe) else {
         return out;
     };
     let app_id = app.instance_id();
+    let secret = |addon: Addon| {
+        addon_secret(addon)
+            .and_then(|name| secrets.get(&app_id).and_then(|s| s.get(name)))
+            .cloned()
+            .unwrap_or_default()
+    };
+    for (addon, service) in crate::model::ADDON_SERVICES {
+        if !recipe.recipe.addons.contains(addon) {
+            continue;
+        }
+        let (port, scheme) = match addon {
+            Addon::Postgres => (5432, "postgresql"),
+            _ => (3306, "mysql"),
+        };
+        let host = format!("{service}-{}", names::ADDON_COMPONENT);
+        let database = names::database(&app_id);
+        let password = secret(*addon);
+        out.insert(
+            (*service).to_string(),
+            map(&[
+                (
+                    "url",
+                    format!("{scheme}://{database}:{password}@{host}:{port}/{database}"),
+                ),
+                ("host", host),
+                ("port", port.to_string()),
+                ("database", database.clone()),
+                ("username", database),
+                ("password", password),
+            ]),
+        );
+    }
+    if recipe.recipe.addons.contains(&Addon::Redis) {
+        let password = secret(Addon::Redis);
+        let host_name = crate::model::validate_recipe::REDIS_COMPONENT;
+        out.insert(
+            "redis".to_string(),
+            map(&[
+                ("url", format!("redis://:{password}@{host_name}:6379/0")),
+                ("host", host_name.to_string()),
+                ("port", "6379".to_string()),
+                ("password", password),
+                // What Redis may hold before refusing writes: most of its container's limit.
+                ("maxmemory_mb", (redis_memory_mb(host) * 3 / 4).to_string()),
+            ]),
+        );
+    }
+    if let (true, Some(smtp)) = (
+        recipe.recipe.addons.contains(&Addon::Smtp),
+        &loaded.node.smtp,
+    ) {
+        let security = serde_json::to_value(smtp.security)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        out.insert(
+            "smtp".to_string(),
+            map(&[
+                ("host", smtp.host.clone()),
+                ("port", smtp.port.to_string()),
+                ("username", smtp.username.clone().unwrap_or_default()),
+                ("password", inputs.smtp_password.clone().unwrap_or_default()),
+                ("from", smtp.from.clone()),
+                ("security", security),
+            ]),
+        );
+    }
     if recipe.recipe.addons.contains(&Addon::Ldap) {
         let Ok(tree) = crate::directory::Tree::new(&names::base_dn(&loaded.node.domain)) else {
             return out;
@@ -319,7 +513,7 @@ fn container(
     view: &TemplateContext,
     images_dir: &Path,
     image_hashes: &BTreeMap<String, String>,
-    uses_ldap: bool,
+    joins: &[(&str, &str)],
 ) -> Result<DesiredContainer, RenderError> {
     let recipe_file = recipe.file.display().to_string();
     let image = match (&c.build, &c.image) {
@@ -380,16 +574,12 @@ fn container(
         .iter()
         .map(|d| names::container(node, app, d))
         .collect();
-    if uses_ldap && app != names::DIRECTORY_APP {
+    for (service, component) in joins {
         networks.push(NetworkAttachment {
-            network: names::app_network(node, names::DIRECTORY_APP),
+            network: names::app_network(node, service),
             aliases: vec![format!("{app}-{cname}")],
         });
-        depends_on.push(names::container(
-            node,
-            names::DIRECTORY_APP,
-            names::DIRECTORY_COMPONENT,
-        ));
+        depends_on.push(names::container(node, service, component));
     }
     let health = c.health.as_ref().map(|h| {
         let test = match (&h.cmd, &h.http) {

@@ -3,6 +3,7 @@
 //! carrying its node label, even when the test fails.
 #![allow(dead_code)]
 
+pub mod contract;
 pub mod directory;
 pub mod pebble;
 pub mod portal;
