@@ -1,5 +1,6 @@
 //! The command line: clap definitions, and the output of each command (tables or `--json`).
 
+mod app;
 mod certs;
 mod directory;
 mod init;
@@ -126,6 +127,11 @@ pub enum Command {
     /// The accounts directory: `collective`, `user`, `member`, `admin`.
     #[command(flatten)]
     Directory(directory::DirectoryCommand),
+    /// Apps: `list` (the catalogue), `install`, `info`, `remove`.
+    App {
+        #[command(subcommand)]
+        command: app::AppCommand,
+    },
     /// The node's certificates: `list`, `renew`, `ca`.
     Certs {
         #[command(subcommand)]

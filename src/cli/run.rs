@@ -60,7 +60,7 @@ pub async fn run(cli: Cli) -> i32 {
     }
 }
 
-async fn connect() -> Result<Engine, Failure> {
+pub(super) async fn connect() -> Result<Engine, Failure> {
     Engine::connect().await.map_err(|e| Failure {
         code: exit::ENVIRONMENT,
         message: e.to_string(),
@@ -282,6 +282,7 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             );
             Ok(exit::OK)
         }
+        Command::App { command } => super::app::run(command, &paths).await,
         Command::Certs { command } => {
             let loaded = ops::load(&paths)?;
             super::certs::run(command, &paths, &loaded, connect()).await
@@ -497,7 +498,7 @@ async fn doctor(paths: &NodePaths) -> Vec<host::Check> {
     checks
 }
 
-fn prompt(question: &str) -> String {
+pub(super) fn prompt(question: &str) -> String {
     eprint!("{question}");
     std::io::stderr().flush().ok();
     let mut answer = String::new();

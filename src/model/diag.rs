@@ -65,6 +65,16 @@ impl fmt::Display for Diagnostic {
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
 impl Diagnostics {
+    /// Report problems found in `from` (a candidate copy) against `to`, the file the person
+    /// edits.
+    pub fn rename_file(&mut self, from: &std::path::Path, to: &std::path::Path) {
+        for d in &mut self.0 {
+            if d.file == from {
+                d.file = to.to_path_buf();
+            }
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

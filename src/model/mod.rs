@@ -6,6 +6,7 @@
 //! field path, what is wrong and what to do.
 
 pub mod diag;
+pub mod edit;
 pub mod load;
 pub mod names;
 pub mod node;

@@ -2,6 +2,7 @@
 //! compute the desired state, plan, apply with a journal entry, stop, destroy, report status.
 
 pub mod addons;
+pub mod apps;
 pub mod certs;
 pub mod directory;
 pub mod edge;
@@ -555,6 +556,17 @@ pub async fn destroy(
     result
 }
 
+/// Remove an instance's containers, volumes, networks and secrets, taking the node's lock.
+pub(crate) async fn destroy_objects_locked(
+    engine: &Engine,
+    paths: &NodePaths,
+    node: &str,
+    app: &str,
+) -> Result<Destroyed, OpsError> {
+    let _lock = lock(paths)?;
+    destroy_objects(engine, paths, node, app).await
+}
+
 async fn destroy_objects(
     engine: &Engine,
     paths: &NodePaths,
@@ -668,7 +680,7 @@ fn row(o: &crate::engine::ObservedContainer, declared: bool) -> StatusRow {
 }
 
 /// The serde name of a unit enum value (`running`, `healthy`, …).
-fn serde_name<T: Serialize>(value: &T) -> String {
+pub(crate) fn serde_name<T: Serialize>(value: &T) -> String {
     serde_json::to_value(value)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))

@@ -191,11 +191,14 @@ pub fn desired_state(loaded: &Loaded, inputs: &Inputs) -> Result<DesiredState, D
         let app_labels = with(&node_labels, &[(labels::APP, &app_id)]);
         // An app network has no route out, unless a component publishes a port on the host
         // (Docker publishes only through a network that is not internal).
+        // The same for an app that sends mail itself (the `smtp` addon): its SMTP server is
+        // outside the node.
         let publishes = recipe
             .recipe
             .components
             .values()
-            .any(|c| !c.publish.is_empty());
+            .any(|c| !c.publish.is_empty())
+            || recipe.recipe.addons.contains(&Addon::Smtp);
         state.networks.push(NetworkSpec {
             name: names::app_network(&node_id, &app_id),
             labels: with(&app_labels, &[(labels::NETWORK, "app")]),

@@ -228,6 +228,15 @@ impl Page {
 }
 
 impl Client {
+    /// A client of `base` over a reqwest client the caller built (TLS roots, resolution);
+    /// it must keep cookies and not follow redirects.
+    pub fn over(base: &str, http: reqwest::Client) -> Client {
+        Client {
+            base: base.trim_end_matches('/').to_string(),
+            http,
+        }
+    }
+
     pub fn new(base: &str) -> Client {
         Client {
             base: base.trim_end_matches('/').to_string(),

@@ -48,10 +48,20 @@ impl TestSmtp {
 
     /// Start on `port` (a test that wants the server down first picks the port, then starts).
     pub fn start_on(port: u16) -> TestSmtp {
+        TestSmtp::start_at("127.0.0.1", port)
+    }
+
+    /// Start on every address of the host, so containers reach it through their network's
+    /// gateway (the portal as the supervisor runs it).
+    pub fn start_for_containers() -> TestSmtp {
+        TestSmtp::start_at("0.0.0.0", free_port())
+    }
+
+    fn start_at(address: &str, port: u16) -> TestSmtp {
         let dir = tempfile::tempdir().expect("temp dir");
         let child = Command::new("/usr/bin/python3")
             .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{port}"))
+            .arg(format!("{address}:{port}"))
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
             .arg(dir.path().join("box"))
             .stdout(Stdio::null())
