@@ -50,6 +50,8 @@ pub struct NodeView {
     pub domain: String,
     /// The directory's base DN (`dc=example,dc=coop`).
     pub base_dn: String,
+    /// node.yaml's `operator.email`, or empty.
+    pub operator_email: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -192,6 +194,7 @@ mod tests {
                 name: "n".into(),
                 domain: "example.coop".into(),
                 base_dn: "dc=example,dc=coop".into(),
+                operator_email: String::new(),
             },
             app: AppView {
                 id: "cloud".into(),

@@ -252,6 +252,12 @@ pub fn desired_state(loaded: &Loaded, inputs: &Inputs) -> Result<DesiredState, D
                 name: node_id.clone(),
                 domain: domain.clone(),
                 base_dn: names::base_dn(&domain),
+                operator_email: loaded
+                    .node
+                    .operator
+                    .as_ref()
+                    .map(|o| o.email.clone())
+                    .unwrap_or_default(),
             },
             app: app_view(app, recipe, &domain),
             component: ComponentView {
