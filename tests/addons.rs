@@ -96,7 +96,7 @@ fn sh(node: &TestNode, container: &str, env: &[(&str, &str)], script: &str) -> (
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_instances_get_separate_databases_and_cannot_read_each_others() {
-    let node = node_with(&["a", "b"]);
+    let node = node_with(&["a-b", "axb"]);
     let engine = engine().await;
     let report = node.up(&engine).await;
     assert!(report.apply.succeeded(), "{:?}", report.apply);
@@ -104,10 +104,10 @@ async fn two_instances_get_separate_databases_and_cannot_read_each_others() {
     assert_eq!(
         provisioned.databases,
         [
-            "postgres/cc1_a",
-            "mariadb/cc1_a",
-            "postgres/cc1_b",
-            "mariadb/cc1_b"
+            "postgres/cc3_a_b",
+            "mariadb/cc3_a_b",
+            "postgres/cc3_axb",
+            "mariadb/cc3_axb"
         ]
     );
     let pg = node.container_name("postgres", "db");
@@ -115,8 +115,8 @@ async fn two_instances_get_separate_databases_and_cannot_read_each_others() {
     for c in [
         &pg,
         &my,
-        &node.container_name("a", "redis"),
-        &node.container_name("b", "redis"),
+        &node.container_name("a-b", "redis"),
+        &node.container_name("axb", "redis"),
     ] {
         assert_eq!(
             node.inspect(c, "{{.State.Health.Status}}").as_deref(),
@@ -133,21 +133,21 @@ async fn two_instances_get_separate_databases_and_cannot_read_each_others() {
 
     // The app sees its own credentials.
     let env = node
-        .inspect(&node.container_name("a", "web"), "{{json .Config.Env}}")
+        .inspect(&node.container_name("a-b", "web"), "{{json .Config.Env}}")
         .expect("env");
-    let pa = secret(&node, "a", "postgres_password");
-    let ma = secret(&node, "a", "mariadb_password");
-    let mb = secret(&node, "b", "mariadb_password");
-    let pb = secret(&node, "b", "postgres_password");
+    let pa = secret(&node, "a-b", "postgres_password");
+    let ma = secret(&node, "a-b", "mariadb_password");
+    let mb = secret(&node, "axb", "mariadb_password");
+    let pb = secret(&node, "axb", "postgres_password");
     assert_ne!(pa, pb);
     assert!(
         env.contains(&format!(
-            "PG_URL=postgresql://cc1_a:{pa}@postgres-db:5432/cc1_a"
+            "PG_URL=postgresql://cc3_a_b:{pa}@postgres-db:5432/cc3_a_b"
         )),
         "{env}"
     );
     assert!(
-        env.contains("MY_DATABASE=cc1_a") && env.contains("REDIS_HOST=redis"),
+        env.contains("MY_DATABASE=cc3_a_b") && env.contains("REDIS_HOST=redis"),
         "{env}"
     );
 
@@ -163,17 +163,17 @@ async fn two_instances_get_separate_databases_and_cannot_read_each_others() {
         )
     };
     let (code, out) = psql(
-        "cc1_a",
+        "cc3_a_b",
         &pa,
-        "cc1_a",
+        "cc3_a_b",
         "CREATE TABLE notes(t text); INSERT INTO notes VALUES ('mine'); SELECT t FROM notes",
     );
     assert_eq!((code, out.trim()), (0, "mine"), "{out}");
     // ...b cannot even connect to a's, nor can a wrong password.
-    let (code, out) = psql("cc1_b", &pb, "cc1_a", "SELECT 1");
+    let (code, out) = psql("cc3_axb", &pb, "cc3_a_b", "SELECT 1");
     assert_ne!(code, 0);
     assert!(out.contains("permission denied for database"), "{out}");
-    let (code, out) = psql("cc1_a", "wrong", "cc1_a", "SELECT 1");
+    let (code, out) = psql("cc3_a_b", "wrong", "cc3_a_b", "SELECT 1");
     assert_ne!(code, 0);
     assert!(out.contains("password authentication failed"), "{out}");
 
@@ -186,52 +186,56 @@ async fn two_instances_get_separate_databases_and_cannot_read_each_others() {
             &format!("mariadb -h 127.0.0.1 -u {user} -N -B -e \"{sql}\""),
         )
     };
-    let (code, out) = mysql("cc1_a", &ma, "CREATE TABLE cc1_a.notes(t text); INSERT INTO cc1_a.notes VALUES ('mine'); SELECT t FROM cc1_a.notes");
+    let (code, out) = mysql("cc3_a_b", &ma, "CREATE TABLE cc3_a_b.notes(t text); INSERT INTO cc3_a_b.notes VALUES ('mine'); SELECT t FROM cc3_a_b.notes");
     assert_eq!((code, out.trim()), (0, "mine"), "{out}");
     // The prefix grant lets an app make more databases of its own (Phorge), none of others'.
-    let (code, out) = mysql("cc1_a", &ma, "CREATE DATABASE cc1_a_extra");
+    let (code, out) = mysql("cc3_a_b", &ma, "CREATE DATABASE cc3_a_b_extra");
     assert_eq!(code, 0, "{out}");
-    let (code, out) = mysql("cc1_b", &mb, "SHOW DATABASES");
+    let (code, out) = mysql("cc3_axb", &mb, "SHOW DATABASES");
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("cc1_b") && !out.contains("cc1_a"), "{out}");
-    let (code, out) = mysql("cc1_b", &mb, "SELECT t FROM cc1_a.notes");
+    assert!(out.contains("cc3_axb") && !out.contains("cc3_a_b"), "{out}");
+    // `_` is a wildcard in MariaDB's grants: a-b (cc3_a_b) must not reach axb (cc3_axb).
+    let (code, out) = mysql("cc3_a_b", &ma, "SHOW DATABASES");
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("cc3_axb"), "{out}");
+    let (code, out) = mysql("cc3_axb", &mb, "SELECT t FROM cc3_a_b.notes");
     assert_ne!(code, 0);
     assert!(out.contains("denied"), "{out}");
-    let (code, out) = mysql("cc1_b", &mb, "CREATE DATABASE cc1_a_theirs");
+    let (code, out) = mysql("cc3_axb", &mb, "CREATE DATABASE cc3_a_b_theirs");
     assert_ne!(code, 0, "{out}");
 
     // Each instance's Redis wants its own password.
-    let ra = node.container_name("a", "redis");
+    let ra = node.container_name("a-b", "redis");
     let (_, out) = sh(&node, &ra, &[], "redis-cli ping");
     assert!(out.contains("NOAUTH"), "{out}");
-    let rpa = secret(&node, "a", "redis_password");
+    let rpa = secret(&node, "a-b", "redis_password");
     let (_, out) = sh(&node, &ra, &[("REDISCLI_AUTH", &rpa)], "redis-cli ping");
     assert!(out.contains("PONG"), "{out}");
 
     // A second up changes nothing (provisioning is idempotent).
     let again = node.up(&engine).await;
     assert!(common::changes(&again.plan).is_empty(), "{:?}", again.plan);
-    let (code, out) = psql("cc1_a", &pa, "cc1_a", "SELECT t FROM notes");
+    let (code, out) = psql("cc3_a_b", &pa, "cc3_a_b", "SELECT t FROM notes");
     assert_eq!((code, out.trim()), (0, "mine"), "{out}");
 
-    // b leaves node.yaml and is destroyed: its databases and role go, a's stay.
-    write(&node, &["a"]);
+    // axb leaves node.yaml and is destroyed: its databases and role go, a's stay.
+    write(&node, &["a-b"]);
     let after = node.up(&engine).await;
     assert!(after.apply.succeeded(), "{:?}", after.apply);
-    let out = node.cli(&["destroy", "b", "--yes"]);
+    let out = node.cli(&["destroy", "axb", "--yes"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (code, out) = sh(&node, &pg, &[], "setpriv --reuid postgres --regid postgres --init-groups psql -X -U postgres -At -c \"SELECT datname FROM pg_database WHERE datname LIKE 'cc1_%' UNION ALL SELECT rolname FROM pg_roles WHERE rolname LIKE 'cc1_%'\"");
+    let (code, out) = sh(&node, &pg, &[], "setpriv --reuid postgres --regid postgres --init-groups psql -X -U postgres -At -c \"SELECT datname FROM pg_database WHERE datname LIKE 'cc3%' UNION ALL SELECT rolname FROM pg_roles WHERE rolname LIKE 'cc3%'\"");
     assert_eq!(code, 0, "{out}");
     let mut names: Vec<&str> = out.split_whitespace().collect();
     names.sort();
-    assert_eq!(names, ["cc1_a", "cc1_a"], "{out}");
-    let (code, out) = sh(&node, &my, &[], "mariadb -N -B -e \"SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'cc1%'; SELECT user FROM mysql.user WHERE user LIKE 'cc1%'\"");
+    assert_eq!(names, ["cc3_a_b", "cc3_a_b"], "{out}");
+    let (code, out) = sh(&node, &my, &[], "mariadb -N -B -e \"SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'cc3%'; SELECT user FROM mysql.user WHERE user LIKE 'cc3%'\"");
     assert_eq!(code, 0, "{out}");
     let mut names: Vec<&str> = out.split_whitespace().collect();
     names.sort();
-    assert_eq!(names, ["cc1_a", "cc1_a", "cc1_a_extra"], "{out}");
+    assert_eq!(names, ["cc3_a_b", "cc3_a_b", "cc3_a_b_extra"], "{out}");
 }

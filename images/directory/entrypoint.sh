@@ -55,11 +55,20 @@ slapadd -n0 -F "$confdir" -l "$work/config.ldif" >/dev/null 2>"$work/slapadd.log
 chown -R openldap:openldap "$confdir"
 chmod -R go-rwx "$confdir"
 
-# 2. First start: an empty database gets the fixed entries.
+# 2. A restore: the LDIF a backup made replaces the whole database. Then, on first start,
+#    an empty database gets the fixed entries.
 render "$share/fixed.ldif" > "$work/fixed.ldif"
 mkdir -p /var/lib/ldap
 chown openldap:openldap /var/lib/ldap
 chmod 0750 /var/lib/ldap
+restore=/var/backups/directory/restore.ldif
+if [ -s "$restore" ]; then
+  say "restoring the database from $restore"
+  find /var/lib/ldap -mindepth 1 -delete
+  slapadd -q -F "$confdir" -b "$base" -l "$restore" >/dev/null 2>"$work/slapadd.log" \
+    || { cat "$work/slapadd.log" >&2; die "could not load $restore (the database is empty; fix the file or restore another snapshot)"; }
+  mv "$restore" "$restore.done"
+fi
 if [ -z "$(slapcat -F "$confdir" -b "$base" -a '(objectClass=dcObject)' 2>/dev/null | head -n1)" ]; then
   say "empty database: loading the fixed entries under $base"
   slapadd -F "$confdir" -b "$base" -l "$work/fixed.ldif" >/dev/null 2>"$work/slapadd.log" \

@@ -5,8 +5,9 @@
 set -eu
 data=/var/lib/mysql
 mem=${CC_MEMORY_MB:-512}
-mkdir -p /run/mysqld "$data"
+mkdir -p /run/mysqld "$data" /var/lib/mysql-dumps
 chown mysql:mysql /run/mysqld "$data"
+chmod 0700 /var/lib/mysql-dumps
 if [ ! -d "$data/mysql" ]; then
   echo "mariadb: initialising $data" >&2
   mariadb-install-db --user=mysql --datadir="$data" --auth-root-authentication-method=socket \

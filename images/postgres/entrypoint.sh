@@ -5,8 +5,9 @@
 set -eu
 data=/var/lib/postgresql/data
 mem=${CC_MEMORY_MB:-512}
-mkdir -p /run/postgresql "$data"
-chown postgres:postgres /run/postgresql "$data"
+mkdir -p /run/postgresql "$data" /var/lib/postgresql/dumps
+chown postgres:postgres /run/postgresql "$data" /var/lib/postgresql/dumps
+chmod 0700 /var/lib/postgresql/dumps
 chmod 0700 "$data"
 as_pg() { setpriv --reuid postgres --regid postgres --init-groups "$@"; }
 

@@ -13,6 +13,7 @@ mod image;
 mod lock;
 mod logs;
 mod network;
+mod oneshot;
 pub mod spec;
 mod volume;
 
@@ -20,4 +21,5 @@ pub use client::{Engine, EngineVersion};
 pub use context::context_hash;
 pub use error::EngineError;
 pub use image::{image_tag, BuiltImage};
+pub use oneshot::{BindSpec, OneShot, OneShotOutput};
 pub use spec::*;

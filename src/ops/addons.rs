@@ -106,22 +106,80 @@ fn service_of(addon: Addon) -> &'static str {
 
 #[derive(Clone, Copy)]
 enum Script {
+    /// Create or update; then load a dump a restore left (`<database>.restore`), once.
     Create,
     Drop,
+    /// A consistent dump into the addon's `dumps` volume: `<database>.dump` (PostgreSQL,
+    /// custom format) or `<database>.sql` (MariaDB, every database of the instance).
+    Dump,
 }
 
-/// The shell script for an addon: `$CC_NAME` is the database (and role), `$CC_PASSWORD` the
-/// password; both are checked to be plain (`[a-z0-9_]`, alphanumeric) before they get here.
+/// Where the addon keeps its dumps, inside its container (its `dumps` volume).
+pub fn dumps_dir(addon: Addon) -> &'static str {
+    match addon {
+        Addon::Postgres => "/var/lib/postgresql/dumps",
+        _ => "/var/lib/mysql-dumps",
+    }
+}
+
+/// The file an instance's dump has in the addon's `dumps` volume.
+pub fn dump_file(addon: Addon, app: &str) -> String {
+    let ext = match addon {
+        Addon::Postgres => "dump",
+        _ => "sql",
+    };
+    format!("{}.{ext}", names::database(app))
+}
+
+/// The name under which a restore leaves a dump for the next `up` to load.
+pub fn restore_file(app: &str) -> String {
+    format!("{}.restore", names::database(app))
+}
+
+/// Make a consistent dump of an instance's databases in `addon`; returns the file's name in
+/// the addon's `dumps` volume.
+pub async fn dump(
+    engine: &Engine,
+    node: &str,
+    app: &str,
+    addon: Addon,
+) -> Result<String, OpsError> {
+    run(
+        engine,
+        node,
+        addon,
+        &names::database(app),
+        None,
+        Script::Dump,
+    )
+    .await?;
+    Ok(dump_file(addon, app))
+}
+
+/// The shell script for an addon: `$CC_NAME` is the database (and role), `$CC_LIKE` the same
+/// with `_` escaped for MariaDB's patterns, `$CC_PASSWORD` the password; all are checked to be plain (`[a-z0-9_]`, alphanumeric) before they get here.
 fn script(addon: Addon, what: Script) -> &'static str {
     match (addon, what) {
         (Addon::Postgres, Script::Create) => {
-            r#"psql -v ON_ERROR_STOP=1 -q -X -d postgres <<SQL
+            r#"set -e
+psql -v ON_ERROR_STOP=1 -q -X -d postgres <<SQL
 SELECT format('CREATE ROLE %I LOGIN', '$CC_NAME') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$CC_NAME')\gexec
 ALTER ROLE "$CC_NAME" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '$CC_PASSWORD';
 SELECT format('CREATE DATABASE %I OWNER %I', '$CC_NAME', '$CC_NAME') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$CC_NAME')\gexec
 REVOKE ALL ON DATABASE "$CC_NAME" FROM PUBLIC;
 GRANT ALL ON DATABASE "$CC_NAME" TO "$CC_NAME";
-SQL"#
+SQL
+f=/var/lib/postgresql/dumps/$CC_NAME.restore
+if [ -f "$f" ]; then
+  pg_restore --clean --if-exists --no-owner --no-privileges --role="$CC_NAME" --exit-on-error -d "$CC_NAME" "$f"
+  mv "$f" "$f.done"
+fi"#
+        }
+        (Addon::Postgres, Script::Dump) => {
+            r#"set -e
+cd /var/lib/postgresql/dumps
+pg_dump -Fc --no-owner --no-privileges -f "$CC_NAME.dump.tmp" "$CC_NAME"
+mv "$CC_NAME.dump.tmp" "$CC_NAME.dump""#
         }
         (Addon::Postgres, Script::Drop) => {
             r#"psql -v ON_ERROR_STOP=1 -q -X -d postgres <<SQL
@@ -131,17 +189,30 @@ SQL"#
         }
         (_, Script::Create) => {
             // The grant on `<name>\_%` serves apps that make several databases (Phorge).
-            r#"mariadb --protocol=socket <<SQL
+            r#"set -e
+mariadb --protocol=socket <<SQL
 CREATE DATABASE IF NOT EXISTS \`$CC_NAME\`;
 CREATE USER IF NOT EXISTS '$CC_NAME'@'%' IDENTIFIED BY '$CC_PASSWORD';
 ALTER USER '$CC_NAME'@'%' IDENTIFIED BY '$CC_PASSWORD';
-GRANT ALL PRIVILEGES ON \`$CC_NAME\`.* TO '$CC_NAME'@'%';
-GRANT ALL PRIVILEGES ON \`$CC_NAME\\_%\`.* TO '$CC_NAME'@'%';
-SQL"#
+GRANT ALL PRIVILEGES ON \`$CC_LIKE\`.* TO '$CC_NAME'@'%';
+GRANT ALL PRIVILEGES ON \`$CC_LIKE\\_%\`.* TO '$CC_NAME'@'%';
+SQL
+f=/var/lib/mysql-dumps/$CC_NAME.restore
+if [ -f "$f" ]; then
+  mariadb --protocol=socket < "$f"
+  mv "$f" "$f.done"
+fi"#
+        }
+        (_, Script::Dump) => {
+            r#"set -e
+dbs=$(mariadb --protocol=socket -N -B -e "SELECT schema_name FROM information_schema.schemata WHERE schema_name = '$CC_NAME' OR schema_name LIKE '$CC_LIKE\\_%'")
+cd /var/lib/mysql-dumps
+mariadb-dump --protocol=socket --single-transaction --routines --triggers --events --add-drop-database --databases $dbs > "$CC_NAME.sql.tmp"
+mv "$CC_NAME.sql.tmp" "$CC_NAME.sql""#
         }
         (_, Script::Drop) => {
             r#"set -e
-for db in $(mariadb --protocol=socket -N -B -e "SELECT schema_name FROM information_schema.schemata WHERE schema_name = '$CC_NAME' OR schema_name LIKE '$CC_NAME\\_%'"); do
+for db in $(mariadb --protocol=socket -N -B -e "SELECT schema_name FROM information_schema.schemata WHERE schema_name = '$CC_NAME' OR schema_name LIKE '$CC_LIKE\\_%'"); do
   mariadb --protocol=socket -e "DROP DATABASE \`$db\`"
 done
 mariadb --protocol=socket -e "DROP USER IF EXISTS '$CC_NAME'@'%'""#
@@ -169,7 +240,9 @@ async fn run(
         )));
     }
     let container = names::container(node, service, names::ADDON_COMPONENT);
-    let mut env = vec![format!("CC_NAME={database}")];
+    // In MariaDB's grants and LIKE, `_` is a wildcard: `cc3_a_b` would also name `cc3_axb`.
+    let like = database.replace('_', "\\_");
+    let mut env = vec![format!("CC_NAME={database}"), format!("CC_LIKE={like}")];
     if let Some(p) = password {
         env.push(format!("CC_PASSWORD={p}"));
     }
@@ -183,6 +256,7 @@ async fn run(
         let verb = match what {
             Script::Create => "create",
             Script::Drop => "drop",
+            Script::Dump => "dump",
         };
         return Err(OpsError::Refused(format!(
             "{service}: could not {verb} database `{database}` (exit {}): {}",
