@@ -3,6 +3,7 @@
 //! Layers point one way: `model` (the two YAML files) knows no Docker; `engine` (bollard) knows
 //! no recipes; `render` and `reconcile` join them; `ops` and `cli` sit on top.
 
+pub mod backup;
 pub mod cli;
 pub mod directory;
 pub mod edge;

@@ -310,6 +310,19 @@ fn read_dir_names(dir: &Path) -> Result<Vec<String>, SecretError> {
 }
 
 /// Writes a new file with mode 0600 and flushes it to disk.
+/// A temporary file readable by its owner only (0600), holding `content`; removed when
+/// dropped. For a secret a tool must read from a file (restic's password).
+pub fn private_temp_file(content: &[u8]) -> std::io::Result<tempfile::NamedTempFile> {
+    use std::io::Write;
+    let mut f = tempfile::Builder::new()
+        .prefix(".cc-secret-")
+        .permissions(fs::Permissions::from_mode(0o600))
+        .tempfile()?;
+    f.write_all(content)?;
+    f.flush()?;
+    Ok(f)
+}
+
 fn write_new(path: &Path, content: &[u8]) -> Result<(), SecretError> {
     let io_err = |source| SecretError::Io {
         action: "cannot write secret",

@@ -364,6 +364,7 @@ fn plan_json_on_an_empty_engine_creates_everything_and_changes_nothing() {
         names("volumes"),
         vec![
             create(format!("cc-{}-directory-data", node.name)),
+            create(format!("cc-{}-directory-dumps", node.name)),
             create(format!("cc-{}-edge-logs", node.name)),
             create(format!("cc-{}-portal-state", node.name)),
             create(format!("cc-{}-hello-data", node.name))

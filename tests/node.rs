@@ -27,8 +27,8 @@ async fn plan_lists_creations_up_is_healthy_and_second_up_changes_nothing() {
     );
     assert_eq!(
         plan.volumes.len(),
-        4,
-        "hello's data, the directory's, the edge's logs, the portal's state"
+        5,
+        "hello's data, the directory's data and dumps, the edge's logs, the portal's state"
     );
     let directory = node.container_name("directory", "ldap");
     assert!(

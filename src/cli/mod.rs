@@ -1,6 +1,7 @@
 //! The command line: clap definitions, and the output of each command (tables or `--json`).
 
 mod app;
+mod backup;
 mod certs;
 mod directory;
 mod init;
@@ -131,6 +132,25 @@ pub enum Command {
     App {
         #[command(subcommand)]
         command: app::AppCommand,
+    },
+    /// Backups: `now`, `list`, `restore`, `verify` (see docs/backups.md).
+    Backup {
+        #[command(subcommand)]
+        command: backup::BackupCommand,
+    },
+    /// Rebuild a node on this machine from its backup repository and password alone.
+    Restore {
+        /// The repository: a path, `sftp:…`, `s3:…` or `rest:…`.
+        #[arg(long, value_name = "REPO")]
+        from: String,
+        /// A file holding the repository's password (else it is read from standard input).
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<std::path::PathBuf>,
+        /// The node to restore, when the repository holds several.
+        #[arg(long)]
+        node: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
     /// The node's certificates: `list`, `renew`, `ca`.
     Certs {

@@ -283,6 +283,13 @@ async fn dispatch(cli: Cli) -> Result<i32, Failure> {
             Ok(exit::OK)
         }
         Command::App { command } => super::app::run(command, &paths).await,
+        Command::Backup { command } => super::backup::run(command, &paths).await,
+        Command::Restore {
+            from,
+            password_file,
+            node,
+            json,
+        } => super::backup::restore_node(&paths, &from, password_file, node, json).await,
         Command::Certs { command } => {
             let loaded = ops::load(&paths)?;
             super::certs::run(command, &paths, &loaded, connect()).await

@@ -30,6 +30,8 @@ pub struct OneShot {
     /// Must include the node label: the container is ours like any other.
     pub labels: BTreeMap<String, String>,
     pub cmd: Vec<String>,
+    /// Instead of the image's entrypoint.
+    pub entrypoint: Option<Vec<String>>,
     /// `NAME=value`.
     pub env: Vec<String>,
     pub volumes: Vec<MountSpec>,
@@ -76,6 +78,7 @@ impl Engine {
         let body = ContainerCreateBody {
             image: Some(job.image.clone()),
             cmd: Some(job.cmd.clone()),
+            entrypoint: job.entrypoint.clone(),
             env: Some(job.env.clone()),
             labels: Some(job.labels.clone().into_iter().collect()),
             host_config: Some(HostConfig {

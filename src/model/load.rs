@@ -190,16 +190,6 @@ pub fn load(
         let Some(loaded) = recipes.get(&app.recipe) else {
             continue; // The recipe's own problems are reported in its file.
         };
-        if loaded.recipe.addons.contains(&super::Addon::Smtp) && node.smtp.is_none() {
-            r.value(
-                &format!("{path}.recipe"),
-                format!(
-                    "recipe `{}` sends mail (addon `smtp`), and node.yaml has no `smtp:`",
-                    app.recipe
-                ),
-                "add an `smtp:` section (host, port, username, from; see docs/node.md)",
-            );
-        }
         let declared = &loaded.recipe.settings;
         for key in app.settings.keys() {
             if !declared.contains_key(key) {

@@ -3,9 +3,11 @@
 
 pub mod addons;
 pub mod apps;
+pub mod backup;
 pub mod certs;
 pub mod directory;
 pub mod edge;
+pub mod notify;
 pub mod portal;
 pub mod reach;
 
@@ -42,6 +44,8 @@ pub enum OpsError {
     Directory(#[from] crate::directory::DirectoryError),
     #[error("certificates: {0}")]
     Tls(#[from] crate::tls::TlsError),
+    #[error("backup: {0}")]
+    Backup(#[from] crate::backup::BackupError),
     #[error("{path}: {source}")]
     Io {
         path: String,

@@ -113,7 +113,7 @@ impl Progress {
             self.multi.println(text).ok();
         }
     }
-    fn bar(&self, msg: String) -> ProgressBar {
+    pub fn bar(&self, msg: String) -> ProgressBar {
         let bar = self.multi.add(ProgressBar::new_spinner());
         bar.set_style(
             ProgressStyle::with_template("{spinner} {msg} {elapsed}")

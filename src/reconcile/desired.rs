@@ -420,22 +420,24 @@ fn addons_view(
             ]),
         );
     }
-    if let (true, Some(smtp)) = (
-        recipe.recipe.addons.contains(&Addon::Smtp),
-        &loaded.node.smtp,
-    ) {
-        let security = serde_json::to_value(smtp.security)
-            .ok()
+    if recipe.recipe.addons.contains(&Addon::Smtp) {
+        // Without `smtp:` in node.yaml every value is empty: the app cannot send mail.
+        let smtp = loaded.node.smtp.as_ref();
+        let security = smtp
+            .and_then(|s| serde_json::to_value(s.security).ok())
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
         out.insert(
             "smtp".to_string(),
             map(&[
-                ("host", smtp.host.clone()),
-                ("port", smtp.port.to_string()),
-                ("username", smtp.username.clone().unwrap_or_default()),
+                ("host", smtp.map(|s| s.host.clone()).unwrap_or_default()),
+                ("port", smtp.map(|s| s.port.to_string()).unwrap_or_default()),
+                (
+                    "username",
+                    smtp.and_then(|s| s.username.clone()).unwrap_or_default(),
+                ),
                 ("password", inputs.smtp_password.clone().unwrap_or_default()),
-                ("from", smtp.from.clone()),
+                ("from", smtp.map(|s| s.from.clone()).unwrap_or_default()),
                 ("security", security),
             ]),
         );
