@@ -13,6 +13,7 @@ use std::io::IsTerminal;
 pub enum AppCommand {
     /// The recipes this node can install, with what each needs and its instances.
     List {
+        /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
     },
@@ -32,6 +33,7 @@ pub enum AppCommand {
         /// A recipe setting, `name=value` (repeat for more).
         #[arg(long = "set", value_name = "NAME=VALUE")]
         settings: Vec<String>,
+        /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
     },
@@ -39,6 +41,7 @@ pub enum AppCommand {
     Info {
         /// The instance id (see `status`).
         app: String,
+        /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
     },
@@ -51,6 +54,7 @@ pub enum AppCommand {
         /// Do not ask for confirmation of --purge.
         #[arg(long)]
         yes: bool,
+        /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
     },

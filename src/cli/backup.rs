@@ -21,11 +21,13 @@ pub enum BackupCommand {
         /// prune by `backup.keep`, check a sample of the data, mail the operator on failure.
         #[arg(long)]
         scheduled: bool,
+        /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
     },
     /// Every snapshot of this node, and which the next prune would remove.
     List {
+        /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
     },
@@ -34,6 +36,7 @@ pub enum BackupCommand {
         app: String,
         /// A snapshot id (see `backup list`) or `latest`.
         snapshot: String,
+        /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
     },
@@ -42,6 +45,7 @@ pub enum BackupCommand {
         /// Also read back and verify this percentage of the stored data (1–100).
         #[arg(long, value_name = "PERCENT")]
         read_data: Option<u8>,
+        /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
     },

@@ -149,6 +149,7 @@ pub enum Command {
         /// The node to restore, when the repository holds several.
         #[arg(long)]
         node: Option<String>,
+        /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
     },
