@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{engine, TestNode};
+use common::{engine, text, TestNode};
 
 const HUGE: &str = "id: huge\nversion: 1.0.0-1\ncomponents:\n  web:\n    build: hello\naccess:\n  policy: none\nrequirements:\n  memory: 64T\n  disk: 1M\n";
 
@@ -35,14 +35,6 @@ fn add_recipe(node: &TestNode, id: &str, yaml: &str) {
     let dir = node.share().join("recipes").join(id);
     std::fs::create_dir_all(&dir).expect("mkdir");
     std::fs::write(dir.join("recipe.yaml"), yaml).expect("recipe");
-}
-
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -127,23 +119,9 @@ async fn installs_are_checked_and_a_failed_one_leaves_nothing_behind() {
             "database left"
         );
     }
-    let dir = commonscloud::ops::directory::connection(&engine, &node.paths, &node.loaded())
-        .await
-        .expect("connection");
-    let found = std::process::Command::new("ldapsearch")
-        .args([
-            "-x",
-            "-LLL",
-            "-H",
-            &dir.url,
-            "-D",
-            &dir.bind_dn,
-            "-w",
-            &dir.password,
-        ])
-        .args(["-b", &dir.base_dn, "(|(cn=app-bad)(cn=bad))", "dn"])
-        .output()
-        .expect("ldapsearch");
+    let found = node
+        .ldapsearch(&engine, None, "(|(cn=app-bad)(cn=bad))", &["dn"])
+        .await;
     assert!(found.status.success(), "{}", text(&found));
     assert_eq!(
         String::from_utf8_lossy(&found.stdout).trim(),

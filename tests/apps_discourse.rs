@@ -394,90 +394,54 @@ async fn live_a_member_logs_in_and_an_outsider_does_not() {
     let report = node.up(&engine).await;
     assert!(report.apply.succeeded(), "{:?}", report.apply);
 
-    let cli = |args: &[&str], input: Option<&str>| {
-        use std::io::Write;
-        let mut cmd = node.command(args);
-        cmd.stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().expect("commonscloud");
-        if let Some(text) = input {
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(text.as_bytes())
-                .expect("write");
-        } else {
-            drop(child.stdin.take());
-        }
-        let out = child.wait_with_output().expect("wait");
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let password = "correct horse battery staple";
-    for (user, email) in [("alice", "alice@example.coop"), ("bob", "bob@example.coop")] {
-        cli(
-            &["user", "add", user, "--name", user, "--email", email],
-            None,
-        );
-        cli(&["user", "passwd", user], Some(&format!("{password}\n")));
-    }
-    cli(&["member", "add", "fki", "alice"], None);
+    common::contract::live_people(&node);
+    let password = common::contract::LIVE_PASSWORD;
 
     let (_, https) = commonscloud::ops::edge::ports(&engine, &node.name)
         .await
         .expect("edge ports");
-    let ca = std::fs::read(node.paths.tls_dir().join("ca/ca.pem")).expect("the node CA");
+    let this = &node;
     // Did the LDAP plugin accept `user` at `host`? Discourse answers the form with a redirect:
     // to /auth/failure when the directory said no.
-    let login = |host: String, user: &'static str| {
-        let ca = ca.clone();
-        async move {
-            let client = reqwest::Client::builder()
-                .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("pem"))
-                .tls_built_in_root_certs(false)
-                .resolve(&host, ([127, 0, 0, 1], https).into())
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("client");
-            let base = format!("https://{host}:{https}");
-            let csrf: Value = client
-                .get(format!("{base}/session/csrf"))
-                .header("X-Requested-With", "XMLHttpRequest")
-                .send()
-                .await
-                .expect("csrf")
-                .json()
-                .await
-                .expect("csrf json");
-            let token = csrf["csrf"].as_str().expect("a csrf token").to_string();
-            let form = client
-                .post(format!("{base}/auth/ldap"))
-                .form(&[("authenticity_token", token.as_str())])
-                .send()
-                .await
-                .expect("the LDAP form");
-            assert!(form.status().is_success(), "{}", form.status());
-            let answer = client
-                .post(format!("{base}/auth/ldap/callback"))
-                .form(&[("username", user), ("password", password)])
-                .send()
-                .await
-                .expect("the LDAP callback");
-            let location = answer
-                .headers()
-                .get("location")
-                .and_then(|l| l.to_str().ok())
-                .unwrap_or("")
-                .to_string();
-            assert!(answer.status().is_redirection(), "{}", answer.status());
-            !location.contains("/auth/failure")
-        }
+    let login = |host: String, user: &'static str| async move {
+        let client = this
+            .https_client(https, &[&host])
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let base = format!("https://{host}:{https}");
+        let csrf: Value = client
+            .get(format!("{base}/session/csrf"))
+            .header("X-Requested-With", "XMLHttpRequest")
+            .send()
+            .await
+            .expect("csrf")
+            .json()
+            .await
+            .expect("csrf json");
+        let token = csrf["csrf"].as_str().expect("a csrf token").to_string();
+        let form = client
+            .post(format!("{base}/auth/ldap"))
+            .form(&[("authenticity_token", token.as_str())])
+            .send()
+            .await
+            .expect("the LDAP form");
+        assert!(form.status().is_success(), "{}", form.status());
+        let answer = client
+            .post(format!("{base}/auth/ldap/callback"))
+            .form(&[("username", user), ("password", password)])
+            .send()
+            .await
+            .expect("the LDAP callback");
+        let location = answer
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        assert!(answer.status().is_redirection(), "{}", answer.status());
+        !location.contains("/auth/failure")
     };
     let public = format!("agora.{DOMAIN}");
     let private = format!("agora.fki.{DOMAIN}");
@@ -497,7 +461,7 @@ async fn live_a_member_logs_in_and_an_outsider_does_not() {
         !login(private.clone(), "bob").await,
         "bob is not a member of fki"
     );
-    cli(&["user", "disable", "alice"], None);
+    node.cli_ok(&["user", "disable", "alice"], None);
     assert!(
         !login(private, "alice").await,
         "a disabled account cannot log in"

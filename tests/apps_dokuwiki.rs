@@ -9,8 +9,6 @@ mod common;
 use common::portal::{Client, PASSWORD};
 use common::smtp::TestSmtp;
 use common::{engine, TestNode};
-use std::io::Write;
-use std::process::Stdio;
 
 fn write_node(node: &TestNode, smtp: &TestSmtp, gateway: &str, apps: &str) {
     let yaml = format!(
@@ -42,18 +40,15 @@ fn docker_gateway(node: &TestNode) -> String {
     ip
 }
 
-/// An HTTPS client that trusts the node's CA and reaches `hosts` through the edge.
+/// An HTTPS client that trusts the node's CA and reaches `hosts` through the edge; it keeps
+/// cookies and does not follow redirects.
 fn https(node: &TestNode, https: u16, hosts: &[String]) -> reqwest::Client {
-    let ca = std::fs::read(node.paths.tls_dir().join("ca/ca.pem")).expect("the node CA");
-    let mut b = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("pem"))
-        .tls_built_in_root_certs(false)
+    let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    node.https_client(https, &hosts)
         .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none());
-    for h in hosts {
-        b = b.resolve(h, ([127, 0, 0, 1], https).into());
-    }
-    b.build().expect("client")
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
 }
 
 /// Log in to the DokuWiki at `host` as `user`; whether the wiki then shows them logged in.
@@ -105,34 +100,6 @@ async fn wiki_login(node: &TestNode, port: u16, host: &str, user: &str, password
     ok
 }
 
-fn cli_ok(node: &TestNode, args: &[&str], stdin: Option<&str>) -> String {
-    let mut child = node
-        .command(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    if let Some(s) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(s.as_bytes())
-            .expect("write");
-    } else {
-        drop(child.stdin.take());
-    }
-    let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "commonscloud {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_person_onboarded_through_the_portal_logs_in_to_the_wikis_the_directory_allows() {
     let node = TestNode::new(&[]);
@@ -153,8 +120,7 @@ async fn a_person_onboarded_through_the_portal_logs_in_to_the_wikis_the_director
     assert_eq!(configured.len(), 3, "{:?}", report.apply.hooks);
 
     // alice, fki's admin, exists before the portal is used (the operator made her).
-    cli_ok(
-        &node,
+    node.cli_ok(
         &[
             "user",
             "add",
@@ -166,7 +132,7 @@ async fn a_person_onboarded_through_the_portal_logs_in_to_the_wikis_the_director
         ],
         None,
     );
-    cli_ok(&node, &["user", "passwd", "alice"], Some(PASSWORD));
+    node.cli_ok(&["user", "passwd", "alice"], Some(PASSWORD));
     let again = node.up(&engine).await; // grants her fki's admin rights
     assert!(again.apply.succeeded(), "{:?}", again.apply);
 
@@ -280,7 +246,7 @@ async fn a_person_onboarded_through_the_portal_logs_in_to_the_wikis_the_director
     );
 
     // Disabled, she can no longer log in anywhere.
-    cli_ok(&node, &["user", "disable", "ana"], None);
+    node.cli_ok(&["user", "disable", "ana"], None);
     assert!(
         !wiki_login(&node, port, &wiki, "ana", PASSWORD).await,
         "disabled, public wiki"
@@ -292,13 +258,9 @@ async fn a_person_onboarded_through_the_portal_logs_in_to_the_wikis_the_director
 
     // Removing other's wiki removes its bind account (and its access group).
     let account = format!("cn=app-wiki-other,ou=system,dc={},dc=localhost", node.name);
-    let shown = cli_ok(&node, &["app", "info", "wiki-other", "--json"], None);
+    let shown = node.cli_ok(&["app", "info", "wiki-other", "--json"], None);
     assert!(shown.contains(&account), "{shown}");
-    let out = cli_ok(
-        &node,
-        &["app", "remove", "wiki-other", "--purge", "--yes"],
-        None,
-    );
+    let out = node.cli_ok(&["app", "remove", "wiki-other", "--purge", "--yes"], None);
     assert!(out.contains(&account), "{out}");
     let yaml = std::fs::read_to_string(&node.paths.config).expect("node.yaml");
     assert!(!yaml.contains("wiki.other"), "{yaml}");
@@ -310,28 +272,10 @@ async fn a_person_onboarded_through_the_portal_logs_in_to_the_wikis_the_director
         .inspect(&node.container_name("wiki-other", "web"), "{{.Name}}")
         .is_none());
     assert!(!node.volume_exists(&format!("cc-{}-wiki-other-data", node.name)));
-    let dir = commonscloud::ops::directory::connection(&engine, &node.paths, &node.loaded())
-        .await
-        .expect("connection");
-    let found = std::process::Command::new("ldapsearch")
-        .args([
-            "-x",
-            "-LLL",
-            "-H",
-            &dir.url,
-            "-D",
-            &dir.bind_dn,
-            "-w",
-            &dir.password,
-        ])
-        .args([
-            "-b",
-            &format!("ou=system,dc={},dc=localhost", node.name),
-            "(cn=app-*)",
-            "cn",
-        ])
-        .output()
-        .expect("ldapsearch");
+    let system = format!("ou=system,dc={},dc=localhost", node.name);
+    let found = node
+        .ldapsearch(&engine, Some(&system), "(cn=app-*)", &["cn"])
+        .await;
     let listed = String::from_utf8_lossy(&found.stdout);
     assert!(listed.contains("cn: app-wiki-fki"), "{listed}");
     assert!(!listed.contains("app-wiki-other"), "{listed}");

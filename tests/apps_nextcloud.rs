@@ -840,68 +840,29 @@ async fn live_a_member_logs_in_and_an_outsider_does_not() {
     let report = node.up(&engine).await;
     assert!(report.apply.succeeded(), "{:?}", report.apply);
 
-    let cli = |args: &[&str], input: Option<&str>| {
-        use std::io::Write;
-        let mut cmd = node.command(args);
-        cmd.stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().expect("commonscloud");
-        if let Some(text) = input {
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(text.as_bytes())
-                .expect("write");
-        } else {
-            drop(child.stdin.take());
-        }
-        let out = child.wait_with_output().expect("wait");
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let password = "correct horse battery staple";
-    for (user, email) in [("alice", "alice@example.coop"), ("bob", "bob@example.coop")] {
-        cli(
-            &["user", "add", user, "--name", user, "--email", email],
-            None,
-        );
-        cli(&["user", "passwd", user], Some(&format!("{password}\n")));
-    }
-    cli(&["member", "add", "fki", "alice"], None);
+    common::contract::live_people(&node);
+    let password = common::contract::LIVE_PASSWORD;
 
     let (_, https) = commonscloud::ops::edge::ports(&engine, &node.name)
         .await
         .expect("edge ports");
-    let ca = std::fs::read(node.paths.tls_dir().join("ca/ca.pem")).expect("the node CA");
+    let this = &node;
     // PROPFIND on the user's files: 207 when LDAP accepted the login, 401 otherwise.
-    let dav = |host: &'static str, user: &'static str, secret: &'static str| {
-        let ca = ca.clone();
-        async move {
-            let fqdn = format!("{host}.commons.example.coop");
-            let client = reqwest::Client::builder()
-                .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("pem"))
-                .tls_built_in_root_certs(false)
-                .resolve(&fqdn, ([127, 0, 0, 1], https).into())
-                .build()
-                .expect("client");
-            client
-                .request(
-                    reqwest::Method::from_bytes(b"PROPFIND").expect("method"),
-                    format!("https://{fqdn}:{https}/remote.php/dav/files/{user}/"),
-                )
-                .header("Depth", "0")
-                .basic_auth(user, Some(secret))
-                .send()
-                .await
-                .expect("PROPFIND")
-                .status()
-                .as_u16()
-        }
+    let dav = |host: &'static str, user: &'static str, secret: &'static str| async move {
+        let fqdn = format!("{host}.commons.example.coop");
+        let client = this.https_client(https, &[&fqdn]).build().expect("client");
+        client
+            .request(
+                reqwest::Method::from_bytes(b"PROPFIND").expect("method"),
+                format!("https://{fqdn}:{https}/remote.php/dav/files/{user}/"),
+            )
+            .header("Depth", "0")
+            .basic_auth(user, Some(secret))
+            .send()
+            .await
+            .expect("PROPFIND")
+            .status()
+            .as_u16()
     };
     assert_eq!(
         dav("cloud", "alice", password).await,

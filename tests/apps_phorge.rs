@@ -788,80 +788,47 @@ async fn live_a_member_logs_in_and_an_outsider_does_not() {
         .count();
     assert_eq!(configured, 2, "{:?}", report.apply.hooks);
 
-    let cli = |args: &[&str], input: Option<&str>| {
-        use std::io::Write;
-        let mut child = node
-            .command(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("commonscloud");
-        let mut stdin = child.stdin.take().expect("stdin");
-        if let Some(text) = input {
-            stdin.write_all(text.as_bytes()).expect("write");
-        }
-        drop(stdin);
-        let out = child.wait_with_output().expect("wait");
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let password = "correct horse battery staple";
-    for (user, email) in [("alice", "alice@example.coop"), ("bob", "bob@example.coop")] {
-        cli(
-            &["user", "add", user, "--name", user, "--email", email],
-            None,
-        );
-        cli(&["user", "passwd", user], Some(&format!("{password}\n")));
-    }
-    cli(&["member", "add", "fki", "alice"], None);
+    common::contract::live_people(&node);
+    let password = common::contract::LIVE_PASSWORD;
 
     let (_, https) = commonscloud::ops::edge::ports(&engine, &node.name)
         .await
         .expect("edge ports");
-    let ca = std::fs::read(node.paths.tls_dir().join("ca/ca.pem")).expect("the node CA");
+    let this = &node;
     // Whether Phorge's LDAP form accepts the login: it then redirects (to registration, for
     // a first login); otherwise it shows the form again.
-    let login = |host: &'static str, user: &'static str, secret: &'static str| {
-        let ca = ca.clone();
-        async move {
-            let fqdn = format!("{host}.commons.example.coop");
-            let c = reqwest::Client::builder()
-                .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("pem"))
-                .tls_built_in_root_certs(false)
-                .resolve(&fqdn, ([127, 0, 0, 1], https).into())
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("client");
-            let base = format!("https://{fqdn}:{https}");
-            let page = c
-                .get(format!("{base}/auth/login/ldap:self/"))
-                .send()
-                .await
-                .expect("GET the login form")
-                .text()
-                .await
-                .expect("body");
-            let marker = "name=\"__csrf__\" value=\"";
-            let start = page.find(marker).expect("a CSRF token") + marker.len();
-            let csrf = &page[start..start + page[start..].find('"').expect("end")];
-            let r = c
-                .post(format!("{base}/auth/login/ldap:self/"))
-                .form(&[
-                    ("__csrf__", csrf),
-                    ("__form__", "1"),
-                    ("ldap_username", user),
-                    ("ldap_password", secret),
-                ])
-                .send()
-                .await
-                .expect("POST the login form");
-            r.status().is_redirection()
-        }
+    let login = |host: &'static str, user: &'static str, secret: &'static str| async move {
+        let fqdn = format!("{host}.commons.example.coop");
+        let c = this
+            .https_client(https, &[&fqdn])
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let base = format!("https://{fqdn}:{https}");
+        let page = c
+            .get(format!("{base}/auth/login/ldap:self/"))
+            .send()
+            .await
+            .expect("GET the login form")
+            .text()
+            .await
+            .expect("body");
+        let marker = "name=\"__csrf__\" value=\"";
+        let start = page.find(marker).expect("a CSRF token") + marker.len();
+        let csrf = &page[start..start + page[start..].find('"').expect("end")];
+        let r = c
+            .post(format!("{base}/auth/login/ldap:self/"))
+            .form(&[
+                ("__csrf__", csrf),
+                ("__form__", "1"),
+                ("ldap_username", user),
+                ("ldap_password", secret),
+            ])
+            .send()
+            .await
+            .expect("POST the login form");
+        r.status().is_redirection()
     };
     assert!(
         login("projects", "alice", password).await,

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{engine, TestNode};
+use common::{engine, text, TestNode};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -47,38 +47,8 @@ backup: {{ repository: {repo}, schedule: daily 03:30, keep: {{ daily: 7, weekly:
     std::fs::write(&node.paths.config, yaml).expect("node.yaml");
 }
 
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn ok(node: &TestNode, args: &[&str], stdin: Option<&str>) -> String {
-    let mut child = node
-        .command(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut input = child.stdin.take().expect("stdin");
-    if let Some(s) = stdin {
-        std::io::Write::write_all(&mut input, s.as_bytes()).expect("write");
-    }
-    drop(input);
-    let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "commonscloud {args:?}: {}",
-        text(&out)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn json(node: &TestNode, args: &[&str]) -> serde_json::Value {
-    serde_json::from_str(&ok(node, args, None)).expect("json")
+    serde_json::from_str(&node.cli_ok(args, None)).expect("json")
 }
 
 /// `sh -c script` in a container; its output, which must succeed.
@@ -172,8 +142,7 @@ async fn back_up_change_restore_survive_a_kill_and_rebuild_the_node_from_its_rep
     assert!(up.apply.succeeded(), "{:?}", up.apply);
 
     // Data: a person, wiki pages, database rows.
-    ok(
-        &node,
+    node.cli_ok(
         &[
             "user",
             "add",
@@ -185,7 +154,7 @@ async fn back_up_change_restore_survive_a_kill_and_rebuild_the_node_from_its_rep
         ],
         None,
     );
-    ok(&node, &["user", "passwd", "ana"], Some(PASSWORD));
+    node.cli_ok(&["user", "passwd", "ana"], Some(PASSWORD));
     let wiki = node.container_name("wiki", "web");
     sh(&node, &wiki, "printf '====== Minutes ======\\nWe agreed.\\n' > /var/lib/dokuwiki/data/pages/minutes.txt && printf 'keep me\\n' > /var/lib/dokuwiki/data/pages/keep.txt && chown www-data: /var/lib/dokuwiki/data/pages/*.txt");
     psql(
@@ -253,9 +222,8 @@ async fn back_up_change_restore_survive_a_kill_and_rebuild_the_node_from_its_rep
         &node,
         "DELETE FROM notes WHERE id = 1; INSERT INTO notes VALUES (3, 'third')",
     );
-    ok(&node, &["user", "remove", "ana", "--yes"], None);
-    ok(
-        &node,
+    node.cli_ok(&["user", "remove", "ana", "--yes"], None);
+    node.cli_ok(
         &[
             "user",
             "add",

@@ -96,7 +96,8 @@ pub async fn forget(
     Ok(out)
 }
 
-fn service_of(addon: Addon) -> &'static str {
+/// The platform service that runs a shared addon (`postgres`, `mariadb`).
+pub(crate) fn service_of(addon: Addon) -> &'static str {
     ADDON_SERVICES
         .iter()
         .find(|(a, _)| *a == addon)
@@ -112,14 +113,6 @@ enum Script {
     /// A consistent dump into the addon's `dumps` volume: `<database>.dump` (PostgreSQL,
     /// custom format) or `<database>.sql` (MariaDB, every database of the instance).
     Dump,
-}
-
-/// Where the addon keeps its dumps, inside its container (its `dumps` volume).
-pub fn dumps_dir(addon: Addon) -> &'static str {
-    match addon {
-        Addon::Postgres => "/var/lib/postgresql/dumps",
-        _ => "/var/lib/mysql-dumps",
-    }
 }
 
 /// The file an instance's dump has in the addon's `dumps` volume.

@@ -103,9 +103,9 @@ pub async fn info(
     for a in &recipe.recipe.addons {
         match a {
             Addon::Postgres | Addon::Mariadb => {
-                addons.push(format!("{}/{}", serde_name(a), names::database(app)))
+                addons.push(format!("{}/{}", super::serde_name(a), names::database(app)))
             }
-            other => addons.push(serde_name(other)),
+            other => addons.push(super::serde_name(other)),
         }
     }
     let node = loaded.node.node_id();
@@ -142,10 +142,6 @@ pub async fn info(
         volumes,
         containers,
     })
-}
-
-fn serde_name<T: Serialize>(v: &T) -> String {
-    super::serde_name(v)
 }
 
 fn find<'a>(loaded: &'a Loaded, app: &str) -> Result<&'a model::AppInstance, OpsError> {

@@ -91,3 +91,22 @@ pub fn php_lint(name: &str, contents: &str) {
 pub fn live() -> bool {
     std::env::var("COMMONSCLOUD_LIVE_APPS").is_ok_and(|v| v == "1")
 }
+
+/// The password of the people [`live_people`] makes.
+pub const LIVE_PASSWORD: &str = "correct horse battery staple";
+
+/// For live tests: accounts `alice` (a member of fki) and `bob` (of no collective), both with
+/// [`LIVE_PASSWORD`], made through the real binary.
+pub fn live_people(node: &TestNode) {
+    for (user, email) in [("alice", "alice@example.coop"), ("bob", "bob@example.coop")] {
+        node.cli_ok(
+            &["user", "add", user, "--name", user, "--email", email],
+            None,
+        );
+        node.cli_ok(
+            &["user", "passwd", user],
+            Some(&format!("{LIVE_PASSWORD}\n")),
+        );
+    }
+    node.cli_ok(&["member", "add", "fki", "alice"], None);
+}

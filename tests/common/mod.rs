@@ -137,6 +137,73 @@ impl TestNode {
         self.command(args).output().unwrap()
     }
 
+    /// Run the real binary with `stdin` (closed when `None`); panics with its output unless it
+    /// succeeds; returns its standard output.
+    pub fn cli_ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        use std::io::Write;
+        let mut child = self
+            .command(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn commonscloud");
+        let mut input = child.stdin.take().expect("stdin");
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).expect("write stdin");
+        }
+        drop(input);
+        let out = child.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "commonscloud {args:?}: {}",
+            text(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// An HTTPS client builder that trusts only this node's CA and reaches `hosts` through
+    /// the edge's HTTPS port on loopback.
+    pub fn https_client(&self, https_port: u16, hosts: &[&str]) -> reqwest::ClientBuilder {
+        let ca = std::fs::read(self.paths.tls_dir().join("ca/ca.pem")).expect("the node CA");
+        let mut b = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("pem"))
+            .tls_built_in_root_certs(false);
+        for h in hosts {
+            b = b.resolve(h, ([127, 0, 0, 1], https_port).into());
+        }
+        b
+    }
+
+    /// `ldapsearch` on this node's directory as the supervisor, under `base` (the node's base
+    /// DN when `None`), for `filter`, returning `attrs`.
+    pub async fn ldapsearch(
+        &self,
+        engine: &Engine,
+        base: Option<&str>,
+        filter: &str,
+        attrs: &[&str],
+    ) -> Output {
+        let dir = ops::directory::connection(engine, &self.paths, &self.loaded())
+            .await
+            .expect("connection");
+        Command::new("ldapsearch")
+            .args([
+                "-x",
+                "-LLL",
+                "-H",
+                &dir.url,
+                "-D",
+                &dir.bind_dn,
+                "-w",
+                &dir.password,
+            ])
+            .args(["-b", base.unwrap_or(&dir.base_dn), filter])
+            .args(attrs)
+            .output()
+            .expect("ldapsearch (ldap-utils)")
+    }
+
     pub fn container_name(&self, app: &str, component: &str) -> String {
         format!("cc-{}-{app}-{component}", self.name)
     }
@@ -194,6 +261,15 @@ impl Drop for Cleanup {
             let _ = Command::new(DOCKER).args(["network", "rm", &n]).output();
         }
     }
+}
+
+/// A finished command's standard output then standard error, as text.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 pub async fn engine() -> Engine {

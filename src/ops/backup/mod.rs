@@ -14,7 +14,7 @@ use crate::backup::{
     GroupBy, Invocation, Repository, Restic, RestoreRequest, Schedule, Snapshot, SnapshotFilter,
 };
 use crate::engine::{labels, BindSpec, Engine, MountSpec, OneShot, VolumeSpec};
-use crate::model::{Addon, Loaded, ADDON_SERVICES};
+use crate::model::{Addon, Loaded};
 use crate::paths::NodePaths;
 use crate::reconcile::apply::Progress;
 use crate::reconcile::desired::{names, DesiredHook, DesiredState};
@@ -66,11 +66,7 @@ impl DumpSource {
     /// The service whose `dumps` volume holds it, and the folder it is mounted at inside it.
     fn service(self) -> &'static str {
         match self {
-            DumpSource::Addon(a) => ADDON_SERVICES
-                .iter()
-                .find(|(x, _)| *x == a)
-                .map(|(_, s)| *s)
-                .unwrap_or(""),
+            DumpSource::Addon(a) => addons::service_of(a),
             DumpSource::Directory => names::DIRECTORY_APP,
         }
     }
